@@ -1,0 +1,28 @@
+"""Thread limits for a stage process: torch, OpenCV and OpenMP obey the rule's `threads`.
+
+On a 2-core machine two jobs that each start a full OpenMP pool oversubscribe badly, so every CLI
+calls `set_threads(n)` before doing any work (and rules also export OMP_NUM_THREADS).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def set_threads(threads: int) -> None:
+    threads = max(1, int(threads))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+    try:
+        import torch
+    except ImportError:  # the data side can run without torch
+        return
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # already set once in this process; intra-op limit still applies
+            pass

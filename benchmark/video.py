@@ -1,0 +1,216 @@
+"""Video I/O for every stage: decode videos, frame folders and zips of JPEG frames; encode mp4 / lossless.
+
+Frames are always `(T, H, W, 3)` uint8 RGB arrays. Decoding goes through PyAV (FFmpeg); frame folders
+and zips through Pillow. Every reader raises `VideoReadError` naming the file, so a stage can report
+or skip the video instead of dying with a codec traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from benchmark.atomic import atomic_path
+
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+LOSSLESS_SUFFIX = ".mkv"
+
+
+class VideoReadError(RuntimeError):
+    """A video could not be read; the message names the file and what went wrong."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+
+
+def _zip_members(archive: zipfile.ZipFile) -> list[str]:
+    return sorted(n for n in archive.namelist() if Path(n).suffix.lower() in FRAME_EXTENSIONS)
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _stack(frames: list[np.ndarray], path: Path) -> np.ndarray:
+    if not frames:
+        raise VideoReadError(f"{path}: no frames could be decoded (empty or zero-frame video)")
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise VideoReadError(f"{path}: frames have different sizes {sorted(shapes)}")
+    return np.stack(frames)
+
+
+def read_video(path: str | os.PathLike, default_fps: float = 25.0) -> tuple[np.ndarray, float]:
+    """Decode a whole video (file, frame folder or zip of frames) into `(T, H, W, 3)` uint8 and fps.
+
+    Frame folders and zips carry no frame rate; `default_fps` is returned for them.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VideoReadError(f"{path}: file not found")
+    try:
+        if path.is_dir():
+            files = _frame_files(path)
+            frames = [_rgb(Image.open(f)) for f in files]
+            return _stack(frames, path), default_fps
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                frames = [_rgb(Image.open(io.BytesIO(archive.read(n)))) for n in _zip_members(archive)]
+            return _stack(frames, path), default_fps
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: contains no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            fps = float(stream.average_rate or stream.guessed_rate or default_fps)
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        return _stack(frames, path), fps
+    except VideoReadError:
+        raise
+    except (av.FFmpegError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise VideoReadError(f"{path}: cannot decode ({error}); re-encode or remove it") from error
+
+
+def video_info(path: str | os.PathLike, default_fps: float = 25.0) -> VideoInfo:
+    """Frame count, fps and size without decoding every frame (packets are counted, not decoded)."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoReadError(f"{path}: file not found")
+    try:
+        if path.is_dir() or path.suffix.lower() == ".zip":
+            if path.is_dir():
+                files = _frame_files(path)
+                if not files:
+                    raise VideoReadError(f"{path}: folder has no frame images")
+                with Image.open(files[0]) as first:
+                    width, height = first.size
+                return VideoInfo(len(files), default_fps, width, height)
+            with zipfile.ZipFile(path) as archive:
+                names = _zip_members(archive)
+                if not names:
+                    raise VideoReadError(f"{path}: zip has no frame images")
+                with Image.open(io.BytesIO(archive.read(names[0]))) as first:
+                    width, height = first.size
+            return VideoInfo(len(names), default_fps, width, height)
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: contains no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or default_fps)
+            num_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
+            width, height = stream.codec_context.width, stream.codec_context.height
+        if num_frames == 0:
+            raise VideoReadError(f"{path}: zero frames")
+        return VideoInfo(num_frames, fps, width, height)
+    except VideoReadError:
+        raise
+    except (av.FFmpegError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise VideoReadError(f"{path}: cannot read metadata ({error})") from error
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    if len(frames) == 0:
+        raise ValueError("cannot write a video with zero frames")
+    return frames
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float,
+    *,
+    crf: int = 18,
+    lossless: bool | None = None,
+    threads: int = 1,
+) -> None:
+    """Encode frames atomically: `.mp4` as H.264 (yuv420p, `crf`), `.mkv` as lossless FFV1 (RGB).
+
+    H.264 with 4:2:0 chroma needs even sizes; odd sizes are an error rather than a silent crop.
+    `lossless` defaults to True for `.mkv` paths.
+    """
+    frames = _check_frames(frames)
+    path = Path(path)
+    lossless = path.suffix.lower() == LOSSLESS_SUFFIX if lossless is None else lossless
+    height, width = frames.shape[1:3]
+    if not lossless and (height % 2 or width % 2):
+        raise ValueError(f"{path}: H.264 needs even frame sizes, got {width}x{height}")
+    rate = Fraction(fps).limit_denominator(1001)
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w") as container:
+            if lossless:
+                stream = container.add_stream("ffv1", rate=rate)
+                stream.pix_fmt = "bgr0"
+            else:
+                stream = container.add_stream("libx264", rate=rate)
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "medium"}
+            stream.width, stream.height = width, height
+            stream.codec_context.thread_count = threads
+            for array in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def write_frame_zip(path: str | os.PathLike, frames: np.ndarray, *, quality: int = 95) -> None:
+    """Store frames as `img_00001.jpg`… in a zip (the layout the official ALBAR loader reads)."""
+    frames = _check_frames(frames)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for index, array in enumerate(frames, start=1):
+            buffer = io.BytesIO()
+            Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
+            info = zipfile.ZipInfo(f"img_{index:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, buffer.getvalue())
+
+
+def write_frame_folder(folder: str | os.PathLike, frames: np.ndarray, ext: str = ".png") -> None:
+    """Write `00001<ext>`… into a folder (lossless with png)."""
+    frames = _check_frames(frames)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, array in enumerate(frames, start=1):
+        with atomic_path(folder / f"{index:05d}{ext}") as tmp:
+            Image.fromarray(array).save(tmp)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write one RGB uint8 image atomically; the format follows the suffix (png is lossless)."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return _rgb(image)
+    except OSError as error:
+        raise VideoReadError(f"{path}: cannot read image ({error})") from error
+
+
+def pixels_sha256(frames: np.ndarray) -> str:
+    """sha256 of decoded pixels (C-contiguous uint8), the identity of an item's content."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(frames, dtype=np.uint8).tobytes()).hexdigest()

@@ -1,0 +1,36 @@
+# Config validation (schema defaults filled in), paths, shards and shared input functions.
+import json
+import sys
+
+from snakemake.settings.types import DeploymentMethod
+
+sys.path.insert(0, workflow.basedir)
+
+from benchmark.config import validate_config
+from benchmark.ids import shard_name
+
+
+validate_config(config, "config")
+
+DATASET = config["dataset"]["name"]
+RESULTS = f"{config['results']}/{DATASET}"
+LOGS = f"logs/{DATASET}"
+SHARDS = [shard_name(k) for k in range(config["n_shards"])]
+# Rules run the packages' CLIs with this interpreter, unless each rule brings its conda env.
+PYTHON = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable
+)
+# Every stage's rule file appends the files `rule all` must build.
+ALL_TARGETS = []
+
+
+wildcard_constraints:
+    shard=r"shard-\d{3}",
+    dataset=r"[A-Za-z0-9_.-]+",
+
+
+def config_json(*sections):
+    """The named config sections as JSON, for a rule's `params` (and so its rerun trigger)."""
+    return json.dumps({name: config[name] for name in sections}, sort_keys=True)

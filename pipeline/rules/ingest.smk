@@ -1,0 +1,24 @@
+# Ingest: the dataset adapter writes the manifest, the boxes and (where the dataset has them) true masks.
+HAS_TRUTH = config["dataset"]["kind"] in ("synthetic", "hmdb51")
+
+
+rule ingest_dataset:
+    output:
+        manifest=f"{RESULTS}/manifest.csv",
+        boxes=f"{RESULTS}/boxes.parquet",
+        skipped=f"{RESULTS}/ingest/skipped.csv",
+        truth=(
+            expand(f"{RESULTS}/masks/truth/shards/{{shard}}.csv", shard=SHARDS)
+            if HAS_TRUTH
+            else []
+        ),
+    params:
+        cfg=config_json("results", "seed", "n_shards", "on_error", "dataset"),
+    log:
+        f"{LOGS}/ingest_dataset.log",
+    threads: config["threads"]["default"]
+    shell:
+        "{PYTHON} -m benchmark.ingest --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
+
+
+ALL_TARGETS += rules.ingest_dataset.output
