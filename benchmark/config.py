@@ -101,7 +101,9 @@ def add_config_arguments(parser) -> None:
     validated sections a stage needs, so Snakemake reruns a job only when those sections change)."""
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--config", help="workflow YAML config (validated, defaults filled)")
-    group.add_argument("--config-json", help="validated config sections as JSON (used by the rules)")
+    group.add_argument(
+        "--config-json", help="validated config sections as JSON (used by the rules)"
+    )
 
 
 def config_from_args(args) -> dict:

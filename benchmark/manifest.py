@@ -42,7 +42,9 @@ def _where(path: str | os.PathLike | None) -> str:
     return f"{path}: " if path is not None else ""
 
 
-def validate_manifest(manifest: pd.DataFrame, path: str | os.PathLike | None = None) -> pd.DataFrame:
+def validate_manifest(
+    manifest: pd.DataFrame, path: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """Check columns, id syntax, uniqueness, splits and numeric ranges; return a typed copy."""
     where = _where(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
@@ -54,18 +56,24 @@ def validate_manifest(manifest: pd.DataFrame, path: str | os.PathLike | None = N
         manifest[column] = manifest[column].astype(str)
     bad_ids = manifest.loc[~manifest["video_id"].str.match(VIDEO_ID_PATTERN.pattern), "video_id"]
     if len(bad_ids):
-        raise ManifestError(f"{where}invalid video_id(s) {bad_ids.tolist()[:5]}: use [A-Za-z0-9_.-]")
+        raise ManifestError(
+            f"{where}invalid video_id(s) {bad_ids.tolist()[:5]}: use [A-Za-z0-9_.-]"
+        )
     duplicated = manifest.loc[manifest["video_id"].duplicated(), "video_id"]
     if len(duplicated):
         raise ManifestError(f"{where}duplicate video_id(s) {sorted(set(duplicated))[:5]}")
     bad_split = manifest.loc[~manifest["split"].isin(SPLITS), "video_id"]
     if len(bad_split):
-        raise ManifestError(f"{where}split must be one of {SPLITS}; bad rows: {bad_split.tolist()[:5]}")
+        raise ManifestError(
+            f"{where}split must be one of {SPLITS}; bad rows: {bad_split.tolist()[:5]}"
+        )
     for column in ("label", "num_frames", "width", "height"):
         values = pd.to_numeric(manifest[column], errors="coerce")
         if values.isna().any() or (values < 0).any() or (values != values.round()).any():
             bad = manifest.loc[values.isna() | (values < 0), "video_id"].tolist()[:5]
-            raise ManifestError(f"{where}column {column!r} must hold non-negative integers; see {bad}")
+            raise ManifestError(
+                f"{where}column {column!r} must hold non-negative integers; see {bad}"
+            )
         manifest[column] = values.astype(np.int64)
     manifest["fps"] = pd.to_numeric(manifest["fps"], errors="coerce")
     if manifest["fps"].isna().any() or (manifest["fps"] <= 0).any():
@@ -83,7 +91,9 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"{path}: manifest not found; run the ingest stage first")
-    frame = pd.read_csv(path, dtype={"video_id": str, "source_name": str, "path": str}, keep_default_na=False)
+    frame = pd.read_csv(
+        path, dtype={"video_id": str, "source_name": str, "path": str}, keep_default_na=False
+    )
     return validate_manifest(frame, path)
 
 
@@ -168,7 +178,9 @@ def read_skipped(paths: list[str | os.PathLike]) -> pd.DataFrame:
     frames = []
     for path in paths:
         if not Path(path).exists():
-            raise ManifestError(f"{path}: skipped.csv not found; the stage that owns it did not finish")
+            raise ManifestError(
+                f"{path}: skipped.csv not found; the stage that owns it did not finish"
+            )
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         if list(frame.columns) != SKIPPED_COLUMNS:
             raise ManifestError(f"{path}: columns must be {SKIPPED_COLUMNS}")

@@ -36,13 +36,19 @@ class MaskFileError(ValueError):
 def encode_mask(mask: np.ndarray) -> dict:
     """COCO RLE of one (H, W) boolean mask, with `counts` as str (JSON-ready)."""
     rle = coco_mask.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+    return {
+        "size": [int(rle["size"][0]), int(rle["size"][1])],
+        "counts": rle["counts"].decode("ascii"),
+    }
 
 
 def decode_rle(rle: dict) -> np.ndarray:
     """(H, W) boolean mask from a COCO RLE dict with str or bytes counts."""
     counts = rle["counts"]
-    coded = {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    coded = {
+        "size": list(rle["size"]),
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
     return coco_mask.decode(coded).astype(bool)
 
 
@@ -70,8 +76,10 @@ class ActorMasks:
 
     def foreground(self) -> np.ndarray:
         """(T, H, W) bool: per frame, the union of every actor's mask."""
-        return np.stack([self.frame_mask(t) for t in range(self.num_frames)]) if self.frames else np.zeros(
-            (0, self.height, self.width), dtype=bool
+        return (
+            np.stack([self.frame_mask(t) for t in range(self.num_frames)])
+            if self.frames
+            else np.zeros((0, self.height, self.width), dtype=bool)
         )
 
     def actor_mask(self, t: int, actor: int) -> np.ndarray | None:
@@ -88,7 +96,11 @@ class ActorMasks:
                 {
                     "frame": t,
                     "actors": [
-                        {"actor": int(actor), "rle": rle, "score": None if score is None else float(score)}
+                        {
+                            "actor": int(actor),
+                            "rle": rle,
+                            "score": None if score is None else float(score),
+                        }
                         for actor, (rle, score) in sorted(actors.items())
                     ],
                 }
@@ -131,7 +143,10 @@ def canonical_content(masks: ActorMasks) -> bytes:
     content = [
         masks.height,
         masks.width,
-        [[t, [[int(a), rle["counts"]] for a, (rle, _) in sorted(actors.items())]] for t, actors in enumerate(masks.frames)],
+        [
+            [t, [[int(a), rle["counts"]] for a, (rle, _) in sorted(actors.items())]]
+            for t, actors in enumerate(masks.frames)
+        ],
     ]
     return json.dumps(content, separators=(",", ":")).encode("ascii")
 
@@ -158,17 +173,26 @@ def write_actor_masks(path: str | os.PathLike, masks: ActorMasks) -> str:
 def read_actor_masks(path: str | os.PathLike) -> ActorMasks:
     path = Path(path)
     if not path.exists():
-        raise MaskFileError(f"{path}: mask file not found; run the masks / tracking stage for this source")
+        raise MaskFileError(
+            f"{path}: mask file not found; run the masks / tracking stage for this source"
+        )
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             data = json.load(handle)
         frames: list[dict[int, tuple[dict, float | None]]] = []
         for expected, entry in enumerate(data["frames"]):
             if entry["frame"] != expected:
-                raise MaskFileError(f"{path}: frames must be listed 0..T-1 in order (found {entry['frame']} at {expected})")
+                raise MaskFileError(
+                    f"{path}: frames must be listed 0..T-1 in order (found {entry['frame']} at {expected})"
+                )
             frames.append({int(a["actor"]): (a["rle"], a.get("score")) for a in entry["actors"]})
         masks = ActorMasks(
-            data["video_id"], data["tracker"], int(data["height"]), int(data["width"]), frames, data.get("provenance", {})
+            data["video_id"],
+            data["tracker"],
+            int(data["height"]),
+            int(data["width"]),
+            frames,
+            data.get("provenance", {}),
         )
     except MaskFileError:
         raise
@@ -177,7 +201,9 @@ def read_actor_masks(path: str | os.PathLike) -> ActorMasks:
     for t, actors in enumerate(masks.frames):
         for actor, (rle, _) in actors.items():
             if list(rle["size"]) != [masks.height, masks.width]:
-                raise MaskFileError(f"{path}: frame {t} actor {actor} RLE size {rle['size']} != {[masks.height, masks.width]}")
+                raise MaskFileError(
+                    f"{path}: frame {t} actor {actor} RLE size {rle['size']} != {[masks.height, masks.width]}"
+                )
     return masks
 
 
@@ -203,7 +229,9 @@ def box_masks(
     for row in ordered.itertuples(index=False):
         frame = int(row.frame)
         if frame >= num_frames:
-            raise MaskFileError(f"{video_id}: box at frame {frame} past the video's {num_frames} frames")
+            raise MaskFileError(
+                f"{video_id}: box at frame {frame} past the video's {num_frames} frames"
+            )
         mask = np.zeros((height, width), dtype=bool)
         mask[int(row.y1) : int(row.y2), int(row.x1) : int(row.x2)] = True
         frames[frame][int(row.actor)] = (encode_mask(mask), None)

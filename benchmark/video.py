@@ -72,7 +72,9 @@ def read_video(path: str | os.PathLike, default_fps: float = 25.0) -> tuple[np.n
             return _stack(frames, path), default_fps
         if path.suffix.lower() == ".zip":
             with zipfile.ZipFile(path) as archive:
-                frames = [_rgb(Image.open(io.BytesIO(archive.read(n)))) for n in _zip_members(archive)]
+                frames = [
+                    _rgb(Image.open(io.BytesIO(archive.read(n)))) for n in _zip_members(archive)
+                ]
             return _stack(frames, path), default_fps
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -155,23 +157,22 @@ def write_video(
     if not lossless and (height % 2 or width % 2):
         raise ValueError(f"{path}: H.264 needs even frame sizes, got {width}x{height}")
     rate = Fraction(fps).limit_denominator(1001)
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w") as container:
-            if lossless:
-                stream = container.add_stream("ffv1", rate=rate)
-                stream.pix_fmt = "bgr0"
-            else:
-                stream = container.add_stream("libx264", rate=rate)
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "medium"}
-            stream.width, stream.height = width, height
-            stream.codec_context.thread_count = threads
-            for array in frames:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
+        if lossless:
+            stream = container.add_stream("ffv1", rate=rate)
+            stream.pix_fmt = "bgr0"
+        else:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+        stream.width, stream.height = width, height
+        stream.codec_context.thread_count = threads
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            for packet in stream.encode(frame):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 def write_frame_zip(path: str | os.PathLike, frames: np.ndarray, *, quality: int = 95) -> None:

@@ -1,0 +1,67 @@
+"""Ingest stage: run the configured dataset adapter and write manifest.csv, boxes.parquet and
+ingest/skipped.csv under results/<dataset>/ (CONTRACTS.md).
+
+    python -m benchmark.ingest --config config/default.yaml [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+from benchmark.config import add_config_arguments, config_from_args, results_dir
+from benchmark.datasets import ADAPTERS, IngestResult
+from benchmark.manifest import (
+    clip_boxes,
+    validate_boxes,
+    write_boxes,
+    write_manifest,
+    write_skipped,
+)
+from benchmark.runtime import set_threads
+
+
+def run_ingest(config: dict, threads: int = 1) -> IngestResult:
+    """Ingest the dataset named by `config["dataset"]` and write the canonical tables."""
+    dataset = config["dataset"]
+    out_dir = results_dir(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    adapter = importlib.import_module(ADAPTERS[dataset["kind"]])
+    settings = dataset.get(dataset["kind"], {})
+    kwargs = {
+        "seed": config["seed"],
+        "n_shards": config["n_shards"],
+        "on_error": config["on_error"],
+    }
+    if dataset["kind"] == "synthetic":
+        kwargs["workers"] = threads
+    started = time.perf_counter()
+    result = adapter.ingest(settings, out_dir, **kwargs)
+    manifest = write_manifest(out_dir / "manifest.csv", result.manifest)
+    boxes, clipped = clip_boxes(validate_boxes(result.boxes, manifest), manifest)
+    write_boxes(out_dir / "boxes.parquet", boxes, result.annotation_source)
+    write_skipped(out_dir / "ingest" / "skipped.csv", result.skipped)
+    seconds = time.perf_counter() - started
+    splits = manifest["split"].value_counts().to_dict()
+    print(
+        f"ingest {dataset['name']} ({dataset['kind']}): {len(manifest)} videos {splits}, "
+        f"{len(boxes)} boxes ({clipped} clipped to the frame), {len(result.skipped)} skipped, "
+        f"{seconds:.1f} s"
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--threads", type=int, default=1, help="worker processes / threads to use")
+    args = parser.parse_args(argv)
+    set_threads(1)
+    run_ingest(config_from_args(args), threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
