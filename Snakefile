@@ -1,11 +1,13 @@
 # Refined SCUBA / SCUFO / Confl-FG benchmarks and ALBAR, end to end.
 # `snakemake --cores 2` runs the embedded planted-bias synthetic default; see README.md.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/default.yaml"
+configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 include: "pipeline/rules/common.smk"

@@ -25,13 +25,15 @@ def sanitize_video_id(source_name: str) -> str:
     """Map a dataset's own name to a `video_id` (`[A-Za-z0-9_.-]+`).
 
     The last path component is kept (`Class/v_Class_g01_c01` -> `v_Class_g01_c01`), a video
-    extension is dropped, and every run of other characters becomes one underscore.
+    extension is dropped, and every run of other characters (or of underscores) becomes one
+    underscore.
     """
     name = source_name.replace("\\", "/").rstrip("/").split("/")[-1]
     for ext in (".avi", ".mp4", ".mkv", ".webm", ".mov"):
         if name.lower().endswith(ext):
             name = name[: -len(ext)]
-    video_id = _UNSAFE.sub("_", name).strip("_")
+    # Runs of underscores collapse too: "__" separates a video id from a version in item ids.
+    video_id = re.sub("_{2,}", "_", _UNSAFE.sub("_", name)).strip("_")
     if not video_id:
         raise ValueError(f"source name {source_name!r} leaves no usable characters for a video id")
     return video_id

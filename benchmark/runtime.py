@@ -6,6 +6,7 @@ calls `set_threads(n)` before doing any work (and rules also export OMP_NUM_THRE
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -22,7 +23,6 @@ def set_threads(threads: int) -> None:
         return
     torch.set_num_threads(threads)
     if torch.get_num_interop_threads() != threads:
-        try:
+        # Raises once a parallel region has run in this process; the intra-op limit still applies.
+        with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(threads)
-        except RuntimeError:  # already set once in this process; intra-op limit still applies
-            pass

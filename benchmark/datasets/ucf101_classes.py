@@ -1,14 +1,10 @@
-"""The class names of UCF101, UCF101-24 and HMDB51, shipped as constants (facts, not configuration).
+"""The class names of UCF101 and UCF101-24, shipped as constants (facts, not configuration).
 
 `UCF101_CLASSES` is UCF101's `classInd.txt` in file order: the 0-based position is the label the
 manifest carries (classInd's own numbers are 1-based). UCF101-24 videos keep their 101-class label,
 found by class name. Note the one spelling quirk of the download: the class (folder) is
 `HandstandPushups` while its video files are named `v_HandStandPushups_...`; labels are always
 looked up by the folder name.
-
-`HMDB51_CLASSES` are HMDB51's 51 class folder names in sorted order, the usual label space (the
-split files `<class>_test_split<k>.txt` carry no label numbers). `JHMDB_CLASSES` are the 21 HMDB51
-classes of JHMDB.
 """
 
 from __future__ import annotations
@@ -144,82 +140,4 @@ UCF101_24_CLASSES: tuple[str, ...] = (
     "TrampolineJumping",
     "VolleyballSpiking",
     "WalkingWithDog",
-)
-
-HMDB51_CLASSES: tuple[str, ...] = (
-    "brush_hair",
-    "cartwheel",
-    "catch",
-    "chew",
-    "clap",
-    "climb",
-    "climb_stairs",
-    "dive",
-    "draw_sword",
-    "dribble",
-    "drink",
-    "eat",
-    "fall_floor",
-    "fencing",
-    "flic_flac",
-    "golf",
-    "handstand",
-    "hit",
-    "hug",
-    "jump",
-    "kick",
-    "kick_ball",
-    "kiss",
-    "laugh",
-    "pick",
-    "pour",
-    "pullup",
-    "punch",
-    "push",
-    "pushup",
-    "ride_bike",
-    "ride_horse",
-    "run",
-    "shake_hands",
-    "shoot_ball",
-    "shoot_bow",
-    "shoot_gun",
-    "sit",
-    "situp",
-    "smile",
-    "smoke",
-    "somersault",
-    "stand",
-    "swing_baseball",
-    "sword",
-    "sword_exercise",
-    "talk",
-    "throw",
-    "turn",
-    "walk",
-    "wave",
-)
-
-JHMDB_CLASSES: tuple[str, ...] = (
-    "brush_hair",
-    "catch",
-    "clap",
-    "climb_stairs",
-    "golf",
-    "jump",
-    "kick_ball",
-    "pick",
-    "pour",
-    "pullup",
-    "push",
-    "run",
-    "shoot_ball",
-    "shoot_bow",
-    "shoot_gun",
-    "sit",
-    "stand",
-    "swing_baseball",
-    "throw",
-    "walk",
-    "wave",
 )

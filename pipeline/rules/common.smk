@@ -1,10 +1,14 @@
 # Config validation (schema defaults filled in), paths, shards and shared input functions.
 import json
 import sys
+from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-sys.path.insert(0, workflow.basedir)
+# The packages import from the project root even when they are not installed (e.g. on a cluster
+# node with only the conda env of a rule).
+PROJECT_ROOT = Path(workflow.main_snakefile).resolve().parent
+sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmark.config import validate_config
 from benchmark.ids import shard_name

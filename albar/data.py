@@ -1,0 +1,351 @@
+"""Clips for training and prediction, read through the benchmark's file contract only.
+
+`albar` never imports the benchmark's internals: it reads `manifest.csv` and `items.csv` (columns as
+in CONTRACTS.md) with pandas and decodes pixels with the public `benchmark.video` readers.
+
+Clip sampling follows the paper: T frames at stride s from a random start for training (stride 1 when
+the video is too short for stride s, the last frame repeated when it is shorter than T), and the
+benchmark's centred test clip for evaluation (item frame i_j = min(start + j·s, n−1) with
+start = max(0, (n − (T−1)·s − 1) // 2), the definition of `benchmark.test_clip`, inside which SCUFO
+freezes its frame). Training augmentation: one random resized crop and one flip per clip (every frame
+gets the same), then the model's normalisation. Test: resize the short side, centre crop (or three
+crops along the long side). Every random draw comes from a generator seeded by (seed, epoch, video),
+so a clip does not depend on worker count, batch order or a resume.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from benchmark.video import read_image, read_video
+
+MANIFEST_COLUMNS = ("video_id", "path", "label", "split", "num_frames")
+ITEM_COLUMNS = ("item_id", "video_id", "protocol", "label", "frames", "path")
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class DataError(ValueError):
+    """A manifest, item list or video does not fit; the message names the file and the rows."""
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    frames: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    crop_size: int  # square crop fed to the model
+    resize: int  # test: short side resized to this before the centre crop
+    scale: tuple[float, float]  # random resized crop: area fraction range
+    ratio: tuple[float, float]  # random resized crop: aspect ratio range
+    hflip: bool
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    key: str  # video_id (training, IID) or item_id (benchmark items)
+    path: Path
+    label: int
+    static: bool = False  # SCUFO: one stored frame, repeated to the clip length
+
+
+# --- reading the file contract -------------------------------------------------------------------
+
+
+def read_manifest_entries(
+    manifest_path: str | os.PathLike, split: str, root: str | os.PathLike | None = None
+) -> list[VideoEntry]:
+    """The videos of one split of manifest.csv; `path` is relative to the manifest's folder."""
+    manifest_path = Path(manifest_path)
+    if not manifest_path.exists():
+        raise DataError(f"{manifest_path}: manifest not found; run the ingest stage first")
+    frame = pd.read_csv(manifest_path, dtype={"video_id": str, "path": str}, keep_default_na=False)
+    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{manifest_path}: lacks columns {missing}")
+    rows = frame[frame["split"] == split]
+    no_path = rows.loc[rows["path"] == "", "video_id"].tolist()
+    if no_path:
+        raise DataError(
+            f"{manifest_path}: {len(no_path)} {split} videos have no path (annotation-only "
+            f"manifest), e.g. {no_path[:3]}; training needs the videos"
+        )
+    root = Path(root) if root is not None else manifest_path.parent
+    return [
+        VideoEntry(str(r.video_id), root / str(r.path), int(r.label))
+        for r in rows.itertuples(index=False)
+    ]
+
+
+def manifest_num_classes(manifest_path: str | os.PathLike) -> int:
+    frame = pd.read_csv(manifest_path, usecols=["label"])
+    return int(frame["label"].max()) + 1
+
+
+def read_item_entries(
+    items_path: str | os.PathLike, root: str | os.PathLike
+) -> tuple[list[VideoEntry], pd.DataFrame]:
+    """Entries of one items.csv (labels from the file itself); duplicate item ids are an error."""
+    items_path = Path(items_path)
+    if not items_path.exists():
+        raise DataError(f"{items_path}: item list not found; run the assembly stage first")
+    frame = pd.read_csv(items_path, dtype={"item_id": str, "path": str}, keep_default_na=False)
+    missing = [c for c in ITEM_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{items_path}: lacks columns {missing}")
+    duplicated = sorted(set(frame.loc[frame["item_id"].duplicated(), "item_id"]))
+    if duplicated:
+        raise DataError(f"{items_path}: duplicate item ids {duplicated[:5]} ({len(duplicated)})")
+    root = Path(root)
+    entries = [
+        VideoEntry(str(r.item_id), root / str(r.path), int(r.label), r.protocol == "scufo")
+        for r in frame.itertuples(index=False)
+    ]
+    return entries, frame
+
+
+# --- clip indices -------------------------------------------------------------------------------
+
+
+def test_clip_indices(num_frames: int, clip: ClipSettings) -> list[int]:
+    """The benchmark's centred test clip (`benchmark.test_clip`), last frame repeated if short."""
+    span = (clip.frames - 1) * clip.stride + 1
+    start = max(0, (num_frames - span) // 2)
+    return [min(start + j * clip.stride, num_frames - 1) for j in range(clip.frames)]
+
+
+def train_clip_indices(num_frames: int, clip: ClipSettings, rng: np.random.Generator) -> list[int]:
+    """A random clip: stride s if it fits, else stride 1, else the last frame repeated."""
+    stride = clip.stride
+    if (clip.frames - 1) * stride + 1 > num_frames:
+        stride = 1
+    span = (clip.frames - 1) * stride + 1
+    start = int(rng.integers(0, max(0, num_frames - span) + 1))
+    return [min(start + j * stride, num_frames - 1) for j in range(clip.frames)]
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def _zip_frame_names(archive: zipfile.ZipFile) -> list[str]:
+    return sorted(
+        n
+        for n in archive.namelist()
+        if n.lower().endswith(FRAME_SUFFIXES) and not n.endswith("/")
+    )
+
+
+def count_frames(path: Path) -> int:
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return len(_zip_frame_names(archive))
+    return int(read_video(path)[0].shape[0])
+
+
+class FrameReader:
+    """Decodes videos to (T, H, W, 3) uint8; optionally keeps them in memory (small datasets).
+
+    Zips of JPEG frames are decoded frame by frame, only the frames a clip needs.
+    """
+
+    def __init__(self, cache: bool) -> None:
+        self.cache = cache
+        self._videos: dict[Path, np.ndarray] = {}
+
+    def video(self, path: Path) -> np.ndarray:
+        if path in self._videos:
+            return self._videos[path]
+        frames, _ = read_video(path)
+        if self.cache:
+            self._videos[path] = frames
+        return frames
+
+    def clip(self, entry: VideoEntry, pick) -> np.ndarray:
+        """Frames `pick(num_frames)` of the entry's video: (T, H, W, 3) uint8."""
+        if entry.static:
+            image = read_image(entry.path)  # (H, W, 3): SCUFO stores the one frozen frame
+            return np.broadcast_to(image, (len(pick(1)), *image.shape))
+        if entry.path.suffix.lower() == ".zip" and not self.cache:
+            try:
+                with zipfile.ZipFile(entry.path) as archive:
+                    names = _zip_frame_names(archive)
+                    if not names:
+                        raise DataError(f"{entry.path}: zip has no frame images")
+                    indices = pick(len(names))
+                    decoded = {}
+                    for i in sorted(set(indices)):
+                        with Image.open(io.BytesIO(archive.read(names[i]))) as image:
+                            decoded[i] = np.asarray(image.convert("RGB"))
+                    return np.stack([decoded[i] for i in indices])
+            except (zipfile.BadZipFile, OSError) as error:
+                raise DataError(f"{entry.path}: cannot decode ({error})") from error
+        frames = self.video(entry.path)
+        return frames[pick(frames.shape[0])]
+
+
+# --- transforms ---------------------------------------------------------------------------------
+
+
+def _normalise(clip: torch.Tensor, aug: Augmentation) -> torch.Tensor:
+    """(T, 3, H, W) float in [0, 255] -> (3, T, H, W) normalised."""
+    mean = torch.tensor(aug.mean).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(aug.std).view(1, 3, 1, 1) * 255.0
+    return ((clip - mean) / std).permute(1, 0, 2, 3).contiguous()
+
+
+def _to_float(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (T,3,H,W)
+
+
+def train_transform(frames: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> torch.Tensor:
+    """Random resized crop + flip, the same for every frame: (T, H, W, 3) uint8 -> (3, T, S, S)."""
+    clip = _to_float(frames)
+    height, width = clip.shape[-2:]
+    area = height * width
+    top, left, crop_h, crop_w = 0, 0, height, width
+    for _ in range(10):  # torchvision's RandomResizedCrop: 10 tries, then the whole frame
+        target = area * rng.uniform(*aug.scale)
+        log_ratio = (math.log(aug.ratio[0]), math.log(aug.ratio[1]))
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            crop_h, crop_w = h, w
+            break
+    flip = aug.hflip and rng.random() < 0.5
+    clip = clip[:, :, top : top + crop_h, left : left + crop_w]
+    clip = F.interpolate(clip, size=(aug.crop_size, aug.crop_size), mode="bilinear", align_corners=False)
+    if flip:
+        clip = clip.flip(-1)
+    return _normalise(clip, aug)
+
+
+def test_transforms(frames: np.ndarray, aug: Augmentation, crops: int = 1) -> torch.Tensor:
+    """Resize short side, then 1 centre crop or 3 crops along the long side: (V, 3, T, S, S)."""
+    clip = _to_float(frames)
+    height, width = clip.shape[-2:]
+    scale = aug.resize / min(height, width)
+    new_h, new_w = max(aug.crop_size, round(height * scale)), max(aug.crop_size, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        clip = F.interpolate(clip, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    size = aug.crop_size
+    if crops == 1:
+        offsets = [((new_h - size) // 2, (new_w - size) // 2)]
+    elif crops == 3:
+        if new_w >= new_h:
+            offsets = [((new_h - size) // 2, x) for x in (0, (new_w - size) // 2, new_w - size)]
+        else:
+            offsets = [(y, (new_w - size) // 2) for y in (0, (new_h - size) // 2, new_h - size)]
+    else:
+        raise ValueError(f"test crops must be 1 or 3, got {crops}")
+    views = [_normalise(clip[:, :, y : y + size, x : x + size], aug) for y, x in offsets]
+    return torch.stack(views)
+
+
+# --- datasets -----------------------------------------------------------------------------------
+
+
+def sample_seed(seed: int, epoch: int, key: str) -> np.random.SeedSequence:
+    import zlib
+
+    return np.random.SeedSequence([seed, epoch, zlib.crc32(key.encode("utf-8"))])
+
+
+class TrainClips(torch.utils.data.Dataset):
+    """Augmented training clips; item i of epoch e is a pure function of (seed, e, video_id)."""
+
+    def __init__(
+        self,
+        entries: Sequence[VideoEntry],
+        clip: ClipSettings,
+        aug: Augmentation,
+        seed: int,
+        reader: FrameReader,
+    ) -> None:
+        self.entries, self.clip, self.aug, self.seed, self.reader = list(entries), clip, aug, seed, reader
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        entry = self.entries[index]
+        rng = np.random.default_rng(sample_seed(self.seed, self.epoch, entry.key))
+        frames = self.reader.clip(entry, lambda n: train_clip_indices(n, self.clip, rng))
+        return train_transform(frames, self.aug, rng), entry.label, index
+
+
+class TestClips(torch.utils.data.Dataset):
+    """The centred test clip of each entry, (V, 3, T, S, S) with V test crops."""
+
+    def __init__(
+        self,
+        entries: Sequence[VideoEntry],
+        clip: ClipSettings,
+        aug: Augmentation,
+        reader: FrameReader,
+        crops: int = 1,
+    ) -> None:
+        self.entries, self.clip, self.aug, self.reader, self.crops = list(entries), clip, aug, reader, crops
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        entry = self.entries[index]
+        frames = self.reader.clip(entry, lambda n: test_clip_indices(n, self.clip))
+        return test_transforms(frames, self.aug, self.crops), entry.label, index
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """Shuffled batches of one epoch, split across DDP ranks; order a pure function of (seed, epoch).
+
+    Each rank gets `batch_size // world` samples of every global batch, so W processes see exactly
+    the batches one process would; the last incomplete global batch is dropped (training only).
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} must be divisible by the {world} processes")
+        if size < batch_size:
+            raise DataError(
+                f"only {size} training videos for a batch of {batch_size}; lower training.batch_size"
+            )
+        self.size, self.batch_size, self.seed, self.rank, self.world = size, batch_size, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size // self.batch_size
+
+    def __iter__(self):
+        order = np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, 7])).permutation(
+            self.size
+        )
+        local = self.batch_size // self.world
+        for b in range(len(self)):
+            batch = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield batch[self.rank * local : (self.rank + 1) * local].tolist()

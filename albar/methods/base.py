@@ -1,0 +1,56 @@
+"""What every training method is to the loop: an object that turns one batch into a loss.
+
+The loop builds a method from its run entry (`runs: [{name, method, ...params}]`), gives it the
+model's normalisation (and the StillMix frame bank when the method uses one), then calls
+`step(model, clip, labels, generator)` once per batch. Adding a method means adding a class to the
+registry; the loop does not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # scalar, with graph
+    terms: dict[str, torch.Tensor]  # detached scalars (ce, accuracy, method-specific terms)
+
+
+class Method:
+    """Base class: subclasses set `name`, take their parameters as keyword arguments."""
+
+    name: ClassVar[str]
+    uses_bank: ClassVar[bool] = False
+
+    def setup(self, context: MethodContext, bank: torch.Tensor | None = None) -> None:
+        """Called once before training. bank: (N, H, W, 3) uint8 frames when `uses_bank`."""
+        self.context = context
+        if self.uses_bank and bank is None:
+            raise ValueError(f"method {self.name!r} needs a StillMix frame bank")
+
+    def step(
+        self, model: nn.Module, clip: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> StepResult:
+        raise NotImplementedError
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """A numpy generator derived from the step's torch generator (for Beta draws torch cannot seed)."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return (logits.detach().argmax(1) == labels).float().mean()

@@ -1,0 +1,769 @@
+"""SCUBA / SCUFO / Confl-FG assembly: paste each test video's actor onto unrelated backgrounds.
+
+For every variant (a mask source: `box_first`, `truth`, a tracker, ...) and every background source:
+- SCUBA: `versions` items per video. Each keeps the actor pixels of its mask (hard 0/1, no
+  feathering) and replaces every other pixel with one still background stretched to the frame with
+  PIL's BICUBIC (`paste_actor`, bit-exact with the StillMix construction; `composite_clip` is the
+  vectorised whole-clip path with identical pixels). Frame span: the original rule keeps the frames
+  from the first to the last frame with a box (config `benchmark.span`); a frame of the span without
+  a mask becomes pure background. The span comes from the boxes, never from the mask, so every
+  variant's items have the same frames.
+- SCUFO: for each SCUBA item, one frame of the *decoded* SCUBA item (the codec artefacts the model
+  sees there), chosen (seeded; random or middle) inside the centred test clip among frames whose mask
+  is not empty, stored as a lossless PNG and repeated at load time; paired by id.
+- Confl-FG: on a stripe background, the item's moving actor over a static actor cut with the same
+  mask source from the annotated frame nearest the middle of a video of another class; the partner
+  is the candidate with the smallest `stable_digest(seed, video_id, candidate_id)`.
+
+The video set is `review/approved.csv` (the review gate minus every stage's skips) restricted to the
+test split; it is the same for every variant, so variants differ only in the mask. Work is sharded
+by `crc32(video_id) % n_shards`; a shard job writes item files atomically and its shard table
+last, then `collect` joins the shard tables into `bench/<variant>/<protocol>-<source>/items.csv`
+(CONTRACTS.md), checking ids, pairs and counts. Item paths are relative to `results/<dataset>/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from PIL import Image
+
+from benchmark.atomic import atomic_path, write_csv_atomic
+from benchmark.backgrounds import (
+    BackgroundError,
+    BackgroundLibrary,
+    configured_sources,
+    validate_rows,
+)
+from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
+from benchmark.ids import item_id, item_rng, shard_name, shard_of, stable_digest
+from benchmark.manifest import (
+    SKIPPED_COLUMNS,
+    ManifestError,
+    read_boxes,
+    read_manifest,
+    write_skipped,
+)
+from benchmark.masks import ActorMasks, MaskFileError, mask_path, read_actor_masks
+from benchmark.video import VideoReadError, pixels_sha256, read_image, read_video, write_image
+
+PROTOCOLS = ("scuba", "scufo", "conflfg")
+ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
+SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}
+STAGE = "composite"  # the `stage` column of skipped.csv rows written here
+
+
+class AssemblyError(ValueError):
+    """A benchmark item cannot be built or the item tables are inconsistent; names file and item."""
+
+
+class ItemCollisionError(AssemblyError):
+    """Two rows claim the same item id."""
+
+
+def _items_schema() -> dict:
+    return yaml.safe_load((SCHEMA_DIR / "items.schema.yaml").read_text())
+
+
+ITEM_COLUMNS: list[str] = _items_schema()["x-columns"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compositing
+
+
+def resize_background(background: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Stretch a background to (height, width, 3), aspect ratio not kept, PIL BICUBIC (the protocol)."""
+    image = Image.fromarray(np.ascontiguousarray(background, dtype=np.uint8))
+    return np.asarray(image.resize((width, height), Image.Resampling.BICUBIC))
+
+
+def paste_actor(frame: np.ndarray, mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """One composited frame: `frame` where `mask`, else the stretched background (uint8).
+
+    Equal to StillMix's uint8(frame * M + resize(background) * (1 - M)) for a hard mask M: with
+    M in {0, 1} each product is an exact integer in float64, so the cast never rounds.
+    """
+    frame = np.asarray(frame)
+    height, width = frame.shape[:2]
+    if mask.shape != (height, width):
+        raise AssemblyError(f"mask {mask.shape} and frame {(height, width)} differ in size")
+    resized = resize_background(background, width, height)
+    return np.where(np.asarray(mask, dtype=bool)[..., None], frame, resized)
+
+
+def composite_clip(frames: np.ndarray, masks: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Whole clip at once: (T, H, W, 3) frames, (T, H, W) bool masks -> (T, H, W, 3) uint8.
+
+    Same pixels as `paste_actor` frame by frame. The background is resized once (it is the same
+    still for every frame) and written with one broadcast copy; the actor pixels are then copied
+    over in place, so the clip is touched twice and no float temporaries are made.
+    """
+    if frames.shape[:3] != masks.shape:
+        raise AssemblyError(f"masks {masks.shape} do not match frames {frames.shape[:3]}")
+    height, width = frames.shape[1:3]
+    resized = resize_background(background, width, height)
+    out = np.empty_like(frames)
+    out[...] = resized
+    np.copyto(out, frames, where=masks[..., None])
+    return out
+
+
+def test_clip_indices(num_frames: int, frames: int, stride: int) -> np.ndarray:
+    """Item frame indices of the centred test clip (config `benchmark.test_clip`).
+
+    start = max(0, (n - (frames - 1) * stride - 1) // 2); index j = min(start + j * stride, n - 1).
+    A clip longer than the item repeats its last frame, as clip samplers do.
+    """
+    if num_frames < 1:
+        raise ValueError("an item has at least one frame")
+    start = max(0, (num_frames - (frames - 1) * stride - 1) // 2)
+    return np.minimum(start + stride * np.arange(frames), num_frames - 1)
+
+
+def choose_static_frame(
+    nonempty: np.ndarray, clip: np.ndarray, rule: str, rng: np.random.Generator
+) -> int:
+    """The SCUFO frame: among test-clip frames whose mask is not empty (else any non-empty item
+    frame, else the clip's middle frame), the middle one or a seeded random one."""
+    candidates = np.unique(clip[nonempty[clip]])
+    if candidates.size == 0:
+        candidates = np.flatnonzero(nonempty)
+    if candidates.size == 0:
+        candidates = np.unique(clip)[len(np.unique(clip)) // 2 : len(np.unique(clip)) // 2 + 1]
+    if rule == "middle":
+        return int(candidates[len(candidates) // 2])
+    return int(candidates[int(rng.integers(len(candidates)))])
+
+
+# ---------------------------------------------------------------------------------------------
+# Item files
+
+
+def write_jpeg_zip(
+    path: str | os.PathLike, frames: np.ndarray, *, quality: int, subsampling: str
+) -> None:
+    """Frames as `img_00001.jpg`... in an uncompressed zip (the ALBAR loader's layout), atomically.
+
+    Fixed member timestamps and encoder settings make the bytes reproducible.
+    """
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for index, array in enumerate(frames, start=1):
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(array)).save(
+                buffer, format="JPEG", quality=quality, subsampling=SUBSAMPLING[subsampling]
+            )
+            info = zipfile.ZipInfo(f"img_{index:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class ItemFormat:
+    kind: str  # jpeg_zip | mp4
+    crf: int
+    jpeg_quality: int
+    jpeg_subsampling: str
+
+    @classmethod
+    def from_config(cls, bench: dict) -> ItemFormat:
+        return cls(bench["item_format"], bench["crf"], bench["jpeg_quality"], bench["jpeg_subsampling"])
+
+    @property
+    def suffix(self) -> str:
+        return ITEM_SUFFIX[self.kind]
+
+    def write(self, path: Path, frames: np.ndarray, fps: float) -> None:
+        if self.kind == "jpeg_zip":
+            write_jpeg_zip(path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling)
+        else:
+            from benchmark.video import write_video
+
+            # One encoder thread: x264's output depends on its thread count, and items must be
+            # byte-identical whatever `--threads` / `--cores` a rebuild uses.
+            write_video(path, frames, fps, crf=self.crf, threads=1)
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete temp files a killed writer of `path` left beside it (atomic_path names them
+    `.<name>.<random>.tmp<suffix>`); only the shard that owns `path` ever writes them."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.*"):
+            stale.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Item tables
+
+
+def validate_items(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
+    """Check an items table against pipeline/schemas/items.schema.yaml; return it typed."""
+    try:
+        frame = validate_rows(frame, _items_schema(), path, "items table")
+    except BackgroundError as error:
+        raise AssemblyError(str(error)) from None
+    frame = frame.copy()
+    for column in ("version", "label", "frames", "first_frame"):
+        frame[column] = pd.to_numeric(frame[column]).astype(np.int64)
+    for column in ("static_label", "static_frame"):
+        frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    duplicated = frame.loc[frame["item_id"].duplicated(), "item_id"]
+    if len(duplicated):
+        raise ItemCollisionError(f"{path}: item id(s) listed twice: {sorted(set(duplicated))[:5]}")
+    return frame.reset_index(drop=True)
+
+
+def write_items(path: str | os.PathLike, rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=ITEM_COLUMNS) if isinstance(rows, list) else rows
+    frame = frame.sort_values("item_id", kind="stable") if len(frame) else frame
+    frame = validate_items(frame, path)
+    write_csv_atomic(path, frame)
+    return frame
+
+
+def read_items(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise AssemblyError(f"{path}: items table not found; run the composite stage")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
+    return validate_items(frame, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs of an assembly job
+
+
+@dataclass
+class Assembly:
+    """What every job of one variant reads: config, manifest, boxes, the gated video set."""
+
+    config: dict
+    variant: str
+
+    @cached_property
+    def results(self) -> Path:
+        return results_dir(self.config)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    @property
+    def bench(self) -> dict:
+        return self.config["benchmark"]
+
+    @cached_property
+    def manifest(self) -> pd.DataFrame:
+        return read_manifest(self.results / "manifest.csv").set_index("video_id", drop=False)
+
+    @cached_property
+    def annotated_frames(self) -> dict[str, np.ndarray]:
+        boxes = read_boxes(self.results / "boxes.parquet")
+        return {v: np.unique(g["frame"].to_numpy()) for v, g in boxes.groupby("video_id")}
+
+    @cached_property
+    def video_set(self) -> list[str]:
+        """Approved test videos (review gate minus every stage's skips), sorted."""
+        path = self.results / "review" / "approved.csv"
+        if not path.exists():
+            raise AssemblyError(f"{path}: approved video list not found; run the review stage")
+        approved = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "video_id" not in approved.columns:
+            raise AssemblyError(f"{path}: needs a video_id column")
+        unknown = sorted(set(approved["video_id"]) - set(self.manifest.index))
+        if unknown:
+            raise AssemblyError(f"{path}: videos not in manifest.csv: {unknown[:5]}")
+        tests = self.manifest.loc[approved["video_id"]]
+        tests = tests[tests["split"] == "test"]
+        return sorted(tests["video_id"])
+
+    def shard_videos(self, shard: str) -> list[str]:
+        n_shards = int(self.config["n_shards"])
+        return [v for v in self.video_set if shard_name(shard_of(v, n_shards)) == shard]
+
+    @cached_property
+    def sources(self):
+        return configured_sources(self.config)
+
+    @cached_property
+    def libraries(self) -> dict[str, BackgroundLibrary]:
+        return {s.name: BackgroundLibrary.load(s, self.results, self.seed) for s in self.sources}
+
+    @cached_property
+    def item_format(self) -> ItemFormat:
+        return ItemFormat.from_config(self.bench)
+
+    def item_path(self, protocol: str, source: str, item: str, suffix: str) -> str:
+        """Item file path relative to results/<dataset>/."""
+        return f"bench/{self.variant}/{protocol}-{source}/items/{item}{suffix}"
+
+    def shard_table(self, protocol: str, shard: str, skipped: bool = False) -> Path:
+        name = f"{shard}.skipped.csv" if skipped else f"{shard}.csv"
+        return self.results / "bench" / self.variant / "shards" / protocol / name
+
+    def video_path(self, video_id: str) -> Path:
+        path = str(self.manifest.at[video_id, "path"])
+        if not path:
+            raise AssemblyError(
+                f"{self.results / 'manifest.csv'}: video {video_id!r} has no path (annotation-only "
+                "mode); the composite stage needs the video files"
+            )
+        return Path(path)
+
+    def load_video(self, video_id: str) -> tuple[np.ndarray, float, ActorMasks, np.ndarray]:
+        """Frames, fps, masks of this variant and the (T,H,W) foreground, with size/count checks."""
+        video = self.video_path(video_id)
+        frames, fps = read_video(video, default_fps=float(self.manifest.at[video_id, "fps"]))
+        masks_file = mask_path(self.results / "masks", self.variant, video_id)
+        masks = read_actor_masks(masks_file)
+        if (masks.height, masks.width) != frames.shape[1:3]:
+            raise AssemblyError(
+                f"{masks_file}: mask size {masks.width}x{masks.height} differs from the frames of "
+                f"{video} ({frames.shape[2]}x{frames.shape[1]}); rebuild the masks of {video_id}"
+            )
+        if masks.num_frames != len(frames):
+            raise AssemblyError(
+                f"{masks_file}: {masks.num_frames} mask frames but {video} decodes to "
+                f"{len(frames)} frames; rebuild the masks of {video_id}"
+            )
+        return frames, fps, masks, masks.foreground()
+
+    def span(self, video_id: str, num_frames: int) -> tuple[int, int]:
+        """(first, last) source frames of the items, inclusive (config `benchmark.span`)."""
+        if self.bench["span"] == "all":
+            return 0, num_frames - 1
+        annotated = self.annotated_frames.get(video_id)
+        if annotated is None or annotated.size == 0:
+            raise AssemblyError(
+                f"{self.results / 'boxes.parquet'}: video {video_id!r} has no box, so no annotated "
+                "span; set benchmark.span: all or fix its annotation"
+            )
+        return int(annotated[0]), int(min(annotated[-1], num_frames - 1))
+
+
+def _skip_row(assembly: Assembly, video_id: str, error: Exception) -> dict:
+    return {"video_id": video_id, "mask_source": assembly.variant, "stage": STAGE, "reason": str(error)}
+
+
+SKIPPABLE = (VideoReadError, MaskFileError, AssemblyError, ManifestError)
+
+
+def _map_videos(assembly: Assembly, videos: list[str], work, threads: int) -> tuple[list, list]:
+    """Run `work(video_id) -> rows` over videos (threads), honouring `on_error`."""
+
+    def guarded(video_id: str):
+        try:
+            return work(video_id), None
+        except SKIPPABLE as error:
+            if assembly.config["on_error"] != "skip":
+                raise
+            print(f"skip {video_id}: {error}", file=sys.stderr)
+            return [], _skip_row(assembly, video_id, error)
+
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(guarded, videos))
+    else:
+        results = [guarded(v) for v in videos]
+    rows = [row for item_rows, _ in results for row in item_rows]
+    skipped = [skip for _, skip in results if skip is not None]
+    return rows, skipped
+
+
+def _item_row(**values) -> dict:
+    row = dict.fromkeys(ITEM_COLUMNS)
+    row.update(values)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# SCUBA
+
+
+def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
+    """Every SCUBA item of one video (all sources x versions): composite, write, decode, hash."""
+    frames, fps, _, foreground = assembly.load_video(video_id)
+    first, last = assembly.span(video_id, len(frames))
+    clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]
+    label = int(assembly.manifest.at[video_id, "label"])
+    fmt = assembly.item_format
+    rows = []
+    for source in assembly.sources:
+        library = assembly.libraries[source.name]
+        for k in range(assembly.bench["versions"]):
+            background_id = library.background_id(video_id, k)
+            composited = composite_clip(clip, clip_masks, library.image(background_id))
+            scuba_id = item_id(video_id, k)
+            relative = assembly.item_path("scuba", source.name, scuba_id, fmt.suffix)
+            target = assembly.results / relative
+            remove_stale_temporaries(target)
+            fmt.write(target, composited, fps)
+            decoded, _ = read_video(target)
+            if decoded.shape != composited.shape:
+                raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {composited.shape}")
+            rows.append(
+                _item_row(
+                    item_id=scuba_id,
+                    video_id=video_id,
+                    version=k,
+                    protocol="scuba",
+                    source=source.name,
+                    variant=assembly.variant,
+                    background_id=background_id,
+                    label=label,
+                    frames=len(composited),
+                    first_frame=first,
+                    pair_id=item_id(video_id, k, static=True),
+                    path=relative,
+                    sha256=pixels_sha256(decoded),
+                )
+            )
+    return rows
+
+
+def run_scuba_shard(config: dict, variant: str, shard: str, threads: int = 1) -> pd.DataFrame:
+    assembly = Assembly(config, variant)
+    _check_mask_index(assembly, shard)
+    videos = assembly.shard_videos(shard)
+    rows, skipped = _map_videos(assembly, videos, lambda v: scuba_video(assembly, v), threads)
+    write_skipped(assembly.shard_table("scuba", shard, skipped=True), skipped)
+    return write_items(assembly.shard_table("scuba", shard), rows)
+
+
+def _check_mask_index(assembly: Assembly, shard: str) -> None:
+    """Every video of the shard must be in the mask source's shard index (its masks exist)."""
+    index_path = assembly.results / "masks" / assembly.variant / "shards" / f"{shard}.csv"
+    if not index_path.exists():
+        raise AssemblyError(f"{index_path}: mask index not found; build mask source {assembly.variant!r}")
+    index = pd.read_csv(index_path, dtype=str, keep_default_na=False)
+    missing = sorted(set(assembly.shard_videos(shard)) - set(index["video_id"]))
+    if missing and assembly.config["on_error"] != "skip":
+        raise AssemblyError(
+            f"{index_path}: no {assembly.variant!r} masks for approved video(s) {missing[:5]}; "
+            "rebuild that mask source or re-run the review gate"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# SCUFO
+
+
+def scufo_items(assembly: Assembly, scuba: pd.DataFrame) -> list[dict]:
+    """One SCUFO item per SCUBA row of one video: a frozen frame of the decoded SCUBA item."""
+    video_id = scuba["video_id"].iloc[0]
+    masks = read_actor_masks(mask_path(assembly.results / "masks", assembly.variant, video_id))
+    nonempty_source = np.array([bool(masks.frames[t]) and masks.frame_mask(t).any() for t in range(masks.num_frames)])
+    clip_cfg = assembly.bench["test_clip"]
+    rows = []
+    for row in scuba.itertuples(index=False):
+        decoded, _ = read_video(assembly.results / row.path)
+        if len(decoded) != row.frames:
+            raise AssemblyError(f"{assembly.results / row.path}: {len(decoded)} frames, items.csv says {row.frames}")
+        nonempty = nonempty_source[row.first_frame : row.first_frame + row.frames]
+        clip = test_clip_indices(row.frames, clip_cfg["frames"], clip_cfg["stride"])
+        rng = item_rng(assembly.seed, "scufo", row.source, video_id, row.version)
+        static = choose_static_frame(nonempty, clip, assembly.bench["scufo"]["frame_choice"], rng)
+        scufo_id = item_id(video_id, row.version, static=True)
+        relative = assembly.item_path("scufo", row.source, scufo_id, ".png")
+        target = assembly.results / relative
+        remove_stale_temporaries(target)
+        write_image(target, decoded[static])
+        rows.append(
+            _item_row(
+                item_id=scufo_id,
+                video_id=video_id,
+                version=row.version,
+                protocol="scufo",
+                source=row.source,
+                variant=assembly.variant,
+                background_id=row.background_id,
+                label=row.label,
+                frames=row.frames,
+                first_frame=row.first_frame,
+                static_frame=static,
+                pair_id=row.item_id,
+                path=relative,
+                sha256=pixels_sha256(read_image(target)),
+            )
+        )
+    return rows
+
+
+def run_scufo_shard(config: dict, variant: str, shard: str, threads: int = 1) -> pd.DataFrame:
+    assembly = Assembly(config, variant)
+    scuba = read_items(assembly.shard_table("scuba", shard))
+    groups = {v: g for v, g in scuba.groupby("video_id", sort=True)}
+    # SCUFO reads only this stage's own SCUBA items: a failure here is a bug, never a skip.
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(lambda v: scufo_items(assembly, groups[v]), sorted(groups)))
+    else:
+        parts = [scufo_items(assembly, groups[v]) for v in sorted(groups)]
+    return write_items(assembly.shard_table("scufo", shard), [r for part in parts for r in part])
+
+
+# ---------------------------------------------------------------------------------------------
+# Confl-FG
+
+
+def conflfg_partner(seed: int, video_id: str, label: int, candidates: pd.DataFrame) -> str:
+    """The static-actor video: among candidates of another class, the smallest stable digest of
+    (seed, video_id, candidate_id) — it changes only if that candidate leaves the set."""
+    others = candidates.loc[candidates["label"] != label, "video_id"]
+    if others.empty:
+        raise AssemblyError(f"Confl-FG: no test video of a class other than {label} for {video_id!r}")
+    return min(others, key=lambda c: stable_digest(seed, video_id, c))
+
+
+def static_actor(assembly: Assembly, partner: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(frame, mask, source frame) of the partner's static actor: the annotated frame nearest the
+    middle of its annotated frames whose mask is not empty, resized to (height, width) if needed."""
+    frames, _, masks, foreground = assembly.load_video(partner)
+    annotated = assembly.annotated_frames.get(partner, np.arange(len(frames)))
+    annotated = annotated[annotated < len(frames)]
+    middle = annotated[len(annotated) // 2] if annotated.size else len(frames) // 2
+    order = sorted(annotated, key=lambda t: (abs(int(t) - int(middle)), int(t)))
+    chosen = next((int(t) for t in order if foreground[t].any()), None)
+    if chosen is None:
+        raise AssemblyError(
+            f"{mask_path(assembly.results / 'masks', assembly.variant, partner)}: no annotated frame "
+            f"with a non-empty mask, so no static actor can be cut from {partner!r}"
+        )
+    frame, mask = frames[chosen], foreground[chosen]
+    if frame.shape[:2] != (height, width):
+        frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC))
+        mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+    return frame, mask, chosen
+
+
+def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
+    settings = assembly.bench["conflfg"]
+    library = assembly.libraries[settings["background"]]
+    candidates = assembly.manifest.loc[assembly.video_set, ["video_id", "label"]]
+    label = int(assembly.manifest.at[video_id, "label"])
+    partner = conflfg_partner(assembly.seed, video_id, label, candidates)
+    frames, fps, _, foreground = assembly.load_video(video_id)
+    first, last = assembly.span(video_id, len(frames))
+    clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]
+    static_frame, static_mask, static_index = static_actor(assembly, partner, *frames.shape[1:3])
+    fmt = assembly.item_format
+    rows = []
+    for k in range(settings["versions"]):
+        background_id = library.background_id(video_id, k)
+        # Static actor on the background first, then the moving actor on top of both.
+        still = paste_actor(static_frame, static_mask, library.image(background_id))
+        composited = np.empty_like(clip)
+        composited[...] = still
+        np.copyto(composited, clip, where=clip_masks[..., None])
+        conflfg_id = item_id(video_id, k)
+        relative = assembly.item_path("conflfg", library.source.name, conflfg_id, fmt.suffix)
+        target = assembly.results / relative
+        remove_stale_temporaries(target)
+        fmt.write(target, composited, fps)
+        decoded, _ = read_video(target)
+        rows.append(
+            _item_row(
+                item_id=conflfg_id,
+                video_id=video_id,
+                version=k,
+                protocol="conflfg",
+                source=library.source.name,
+                variant=assembly.variant,
+                background_id=background_id,
+                label=label,
+                static_label=int(assembly.manifest.at[partner, "label"]),
+                static_video_id=partner,
+                frames=len(composited),
+                first_frame=first,
+                static_frame=static_index,
+                path=relative,
+                sha256=pixels_sha256(decoded),
+            )
+        )
+    return rows
+
+
+def run_conflfg_shard(config: dict, variant: str, shard: str, threads: int = 1) -> pd.DataFrame:
+    assembly = Assembly(config, variant)
+    settings = assembly.bench["conflfg"]
+    source = {s.name: s for s in assembly.sources}.get(settings["background"])
+    if source is None or source.kind != "stripe":
+        raise AssemblyError(
+            f"benchmark.conflfg.background {settings['background']!r} must name a stripe-kind "
+            "source of backgrounds.sources"
+        )
+    videos = assembly.shard_videos(shard)
+    rows, skipped = _map_videos(assembly, videos, lambda v: conflfg_video(assembly, v), threads)
+    write_skipped(assembly.shard_table("conflfg", shard, skipped=True), skipped)
+    return write_items(assembly.shard_table("conflfg", shard), rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collect: shard tables -> items.csv per variant / protocol / source
+
+
+def items_csv(results: Path, variant: str, protocol: str, source: str) -> Path:
+    return results / "bench" / variant / f"{protocol}-{source}" / "items.csv"
+
+
+def protocols_of(config: dict) -> list[str]:
+    return ["scuba", "scufo"] + (["conflfg"] if config["benchmark"]["conflfg"]["enabled"] else [])
+
+
+def item_sets(config: dict) -> list[tuple[str, str, str]]:
+    """Every (variant, protocol, source) set the config builds."""
+    bench = config["benchmark"]
+    sources = [s["name"] for s in config["backgrounds"]["sources"]]
+    sets = []
+    for variant in bench["variants"]:
+        for protocol in protocols_of(config):
+            for source in [bench["conflfg"]["background"]] if protocol == "conflfg" else sources:
+                sets.append((variant, protocol, source))
+    return sets
+
+
+def _read_shard_tables(results: Path, variant: str, protocol: str, n_shards: int) -> pd.DataFrame:
+    frames, origin = [], {}
+    for k in range(n_shards):
+        path = results / "bench" / variant / "shards" / protocol / f"{shard_name(k)}.csv"
+        table = read_items(path)
+        for item in table["item_id"]:
+            if item in origin:
+                raise ItemCollisionError(
+                    f"item id {item!r} ({variant}/{protocol}) is in both {origin[item]} and {path}; "
+                    "delete stale shard tables and rebuild"
+                )
+            origin[item] = path
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ITEM_COLUMNS)
+
+
+def collect_items(config: dict) -> dict[tuple[str, str, str], int]:
+    """Join every variant's shard tables into the items.csv files; write bench/skipped.csv.
+
+    A video skipped in any variant or protocol leaves every variant. Fails if a SCUBA item lacks
+    its SCUFO partner or the reverse, or if a video lacks any of its versions x sources items.
+    """
+    results = results_dir(config)
+    n_shards = int(config["n_shards"])
+    bench = config["benchmark"]
+    variants = bench["variants"]
+    skipped_rows = []
+    for variant in variants:
+        for protocol in ("scuba", "conflfg") if bench["conflfg"]["enabled"] else ("scuba",):
+            for k in range(n_shards):
+                path = results / "bench" / variant / "shards" / protocol / f"{shard_name(k)}.skipped.csv"
+                if not path.exists():
+                    raise AssemblyError(f"{path}: shard skip list not found; the shard did not finish")
+                skipped_rows.append(pd.read_csv(path, dtype=str, keep_default_na=False))
+    skipped = pd.concat(skipped_rows, ignore_index=True) if skipped_rows else pd.DataFrame(columns=SKIPPED_COLUMNS)
+    skipped = skipped.drop_duplicates().sort_values(["video_id", "mask_source", "reason"])
+    gone = set(skipped["video_id"])
+    write_csv_atomic(results / "bench" / "skipped.csv", skipped[SKIPPED_COLUMNS])
+
+    tables = {}
+    for variant in variants:
+        for protocol in protocols_of(config):
+            table = _read_shard_tables(results, variant, protocol, n_shards)
+            tables[(variant, protocol)] = table[~table["video_id"].isin(gone)]
+    sources = [s["name"] for s in config["backgrounds"]["sources"]]
+    video_sets = {}
+    for variant in variants:
+        scuba, scufo = tables[(variant, "scuba")], tables[(variant, "scufo")]
+        _check_pairs(scuba, scufo, variant)
+        videos = sorted(set(scuba["video_id"]))
+        expected = len(videos) * bench["versions"] * len(sources)
+        if len(scuba) != expected:
+            counts = scuba.groupby("video_id").size()
+            short = counts[counts != bench["versions"] * len(sources)].index.tolist()[:5]
+            raise AssemblyError(
+                f"bench/{variant}: {len(scuba)} SCUBA items, expected {expected} (= {len(videos)} "
+                f"videos x {bench['versions']} versions x {len(sources)} sources); incomplete: {short}"
+            )
+        video_sets[variant] = videos
+    first = variants[0]
+    for variant in variants[1:]:
+        if video_sets[variant] != video_sets[first]:
+            diff = sorted(set(video_sets[variant]) ^ set(video_sets[first]))[:5]
+            raise AssemblyError(f"variants {first!r} and {variant!r} cover different videos: {diff}")
+    counts = {}
+    for variant, protocol, source in item_sets(config):
+        table = tables[(variant, protocol)]
+        part = table[table["source"] == source]
+        write_items(items_csv(results, variant, protocol, source), part.reset_index(drop=True))
+        counts[(variant, protocol, source)] = len(part)
+    return counts
+
+
+def _check_pairs(scuba: pd.DataFrame, scufo: pd.DataFrame, variant: str) -> None:
+    scuba_pairs = dict(zip(scuba["item_id"] + "|" + scuba["source"], scuba["pair_id"], strict=True))
+    scufo_pairs = dict(zip(scufo["item_id"] + "|" + scufo["source"], scufo["pair_id"], strict=True))
+    lonely = [k for k, v in scuba_pairs.items() if f"{v}|{k.split('|')[1]}" not in scufo_pairs]
+    orphans = [k for k, v in scufo_pairs.items() if f"{v}|{k.split('|')[1]}" not in scuba_pairs]
+    if lonely or orphans:
+        raise AssemblyError(
+            f"bench/{variant}: SCUBA items without a SCUFO partner {lonely[:5]}, SCUFO items without "
+            f"a SCUBA partner {orphans[:5]}; rebuild the composite_scufo shards"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.composite", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("scuba", "scufo", "conflfg"):
+        command = sub.add_parser(name, help=f"build the {name} items of one variant's shard")
+        command.add_argument("--variant", required=True)
+        command.add_argument("--shard", required=True, help="shard-<kkk>")
+    sub.add_parser("collect", help="join the shard tables into items.csv files")
+    for name in ("export", "verify"):
+        command = sub.add_parser(name, help=f"{name} the exports of one variant")
+        command.add_argument("--variant", required=True)
+        command.add_argument("--format", choices=("mmaction2", "albar"), required=True)
+    for command in sub.choices.values():
+        add_config_arguments(command)
+        command.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    from benchmark.runtime import set_threads
+
+    set_threads(args.threads)
+    config = config_from_args(args)
+    started = time.perf_counter()
+    if args.command in ("scuba", "scufo", "conflfg"):
+        run = {"scuba": run_scuba_shard, "scufo": run_scufo_shard, "conflfg": run_conflfg_shard}
+        table = run[args.command](config, args.variant, args.shard, args.threads)
+        summary = f"{args.command} {args.variant} {args.shard}: {len(table)} items"
+    elif args.command == "collect":
+        counts = collect_items(config)
+        summary = f"collect: {len(counts)} item sets, {sum(counts.values())} items"
+    else:
+        from benchmark import exports
+
+        if args.command == "export":
+            written = exports.export(config, args.variant, args.format)
+            summary = f"export {args.format} {args.variant}: {written} items"
+        else:
+            report = exports.verify_albar(config, args.variant)
+            summary = f"verify albar {args.variant}: {json.dumps(report, sort_keys=True)}"
+    seconds = time.perf_counter() - started
+    print(f"{summary} in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

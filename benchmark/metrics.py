@@ -1,0 +1,915 @@
+"""Scores of prediction files against a built benchmark: accuracies, Contra, Confl-FG, over seeds.
+
+Everything here is keyed by item id. Labels come from the benchmark's own `items.csv` (and the
+manifest's test split for IID), never from a prediction file, and SCUBA / SCUFO items are paired
+through `items.csv`'s `pair_id` column, never by row position: the released ALBAR evaluation paired
+them by position after silently dropping undecodable clips, so one bad file shifted every later pair.
+A prediction file that misses an item, repeats one or names an unknown one is an error naming them.
+
+Per seed first (each set's accuracy, each background source's Contra, "Avg" = unweighted mean over
+sources), then mean and sample standard deviation (ddof 1) over seeds. Bootstrap intervals resample
+items (per source, the sources' means averaged as the point estimate is), seeded from the config.
+
+`python -m benchmark.metrics score ...` scores runs trained anywhere (prediction files in the
+documented layout, see README "Scoring your own predictions") and writes the same tables as the
+workflow; `python -m benchmark.metrics compare ...` gives a paired bootstrap interval for the
+difference between two runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.ids import item_rng
+from benchmark.manifest import read_manifest
+from benchmark.runtime import set_threads
+
+PROTOCOLS = ("scuba", "scufo", "conflfg")
+ITEM_COLUMNS = [
+    "item_id",
+    "video_id",
+    "version",
+    "protocol",
+    "source",
+    "variant",
+    "background_id",
+    "label",
+    "static_label",
+    "static_video_id",
+    "frames",
+    "first_frame",
+    "static_frame",
+    "pair_id",
+    "path",
+    "sha256",
+]
+PREDICTION_FIXED_COLUMNS = ["item_id", "predicted", "static_max_prob"]
+TRAINING_INFO_KEYS = ("method", "epochs", "steps")
+# How far a row's probabilities may sum from 1 (files store rounded softmax values).
+PROBABILITY_SUM_TOLERANCE = 1e-2
+# How far `static_max_prob` may differ from max(p_k) of the same SCUFO row.
+STATIC_MAX_PROB_TOLERANCE = 1e-3
+_PROB_COLUMN = re.compile(r"^p_(\d+)$")
+_SEED_DIR = re.compile(r"^seed(\d+)$")
+
+
+class MetricsError(ValueError):
+    """A prediction file, an items table or a run folder is unusable; the message names it."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sets and paths
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One scored set: the IID test split, or one variant's protocol on one background source."""
+
+    protocol: str  # iid | scuba | scufo | conflfg
+    variant: str | None = None
+    bg_source: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.protocol == "iid":
+            return "iid"
+        return f"{self.variant}/{self.protocol}-{self.bg_source}"
+
+    def prediction_path(self, seed_dir: str | os.PathLike) -> Path:
+        """`runs/<run>/seed<k>/pred/iid.csv` or `.../pred/<variant>/<protocol>-<bg_source>.csv`."""
+        if self.protocol == "iid":
+            return Path(seed_dir) / "pred" / "iid.csv"
+        return Path(seed_dir) / "pred" / self.variant / f"{self.protocol}-{self.bg_source}.csv"
+
+    def items_path(self, results_dir: str | os.PathLike) -> Path:
+        if self.protocol == "iid":
+            raise MetricsError("the IID set has no items.csv; its labels come from manifest.csv")
+        return (
+            Path(results_dir)
+            / "bench"
+            / self.variant
+            / f"{self.protocol}-{self.bg_source}"
+            / "items.csv"
+        )
+
+
+def evaluation_sets(
+    variants: Sequence[str], bg_sources: Sequence[str], conflfg_sources: Sequence[str] = ()
+) -> list[EvalSet]:
+    """Every set a run is scored on, in table order: IID, then per variant SCUBA and SCUFO per
+    background source and Confl-FG on its source(s) (the stripes, in StillMix's protocol)."""
+    unknown = [source for source in conflfg_sources if source not in bg_sources]
+    if unknown:
+        raise MetricsError(
+            f"Confl-FG sources {unknown} are not among the background sources {list(bg_sources)}"
+        )
+    sets = [EvalSet("iid")]
+    for variant in variants:
+        for protocol in ("scuba", "scufo"):
+            sets += [EvalSet(protocol, variant, source) for source in bg_sources]
+        sets += [EvalSet("conflfg", variant, source) for source in conflfg_sources]
+    return sets
+
+
+def config_bg_sources(config: dict) -> list[str]:
+    return [source["name"] for source in config["backgrounds"]["sources"]]
+
+
+def config_conflfg_sources(config: dict) -> list[str]:
+    conflfg = config["benchmark"]["conflfg"]
+    return [conflfg["background"]] if conflfg["enabled"] else []
+
+
+def config_evaluation_sets(config: dict) -> list[EvalSet]:
+    """The sets of the config (the prediction files each run × seed must provide)."""
+    return evaluation_sets(
+        config["benchmark"]["variants"], config_bg_sources(config), config_conflfg_sources(config)
+    )
+
+
+def config_seeds(config: dict) -> list[int]:
+    return [int(seed) for seed in config["training"]["seeds"]]
+
+
+def config_run_names(config: dict) -> list[str]:
+    return [run["name"] for run in config["runs"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading items, labels and predictions
+
+
+def read_items(path: str | os.PathLike, protocol: str | None = None) -> pd.DataFrame:
+    """Read one set's `items.csv`, check its columns and ids; indexed by `item_id`."""
+    path = Path(path)
+    if not path.exists():
+        raise MetricsError(
+            f"{path}: items.csv not found; build the benchmark (assembly stage) first"
+        )
+    items = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in ITEM_COLUMNS if c not in items.columns]
+    if missing:
+        raise MetricsError(f"{path}: items.csv lacks columns {missing}")
+    duplicated = sorted(set(items.loc[items["item_id"].duplicated(), "item_id"]))
+    if duplicated:
+        raise MetricsError(f"{path}: duplicate item ids {_few(duplicated)}")
+    if protocol is not None:
+        wrong = items.loc[items["protocol"] != protocol, "item_id"].tolist()
+        if wrong:
+            raise MetricsError(f"{path}: items {_few(wrong)} are not {protocol!r} items")
+    items["label"] = _int_column(items, "label", path)
+    if protocol == "conflfg":
+        items["static_label"] = _int_column(items, "static_label", path)
+    return items.set_index("item_id", drop=False)
+
+
+def iid_labels(manifest_path: str | os.PathLike) -> pd.DataFrame:
+    """The IID set: the manifest's test split, `item_id` = `video_id`, indexed by `item_id`."""
+    manifest = read_manifest(manifest_path)
+    test = manifest.loc[manifest["split"] == "test", ["video_id", "label"]].copy()
+    if test.empty:
+        raise MetricsError(
+            f"{manifest_path}: the manifest has no test-split videos to score IID on"
+        )
+    test.insert(0, "item_id", test["video_id"])
+    return test.set_index("item_id", drop=False)
+
+
+def _int_column(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    values = pd.to_numeric(frame[column].replace("", np.nan), errors="coerce")
+    bad = frame.loc[values.isna() | (values < 0) | (values != values.round()), "item_id"].tolist()
+    if bad:
+        raise MetricsError(
+            f"{path}: column {column!r} must be a non-negative integer; see items {_few(bad)}"
+        )
+    return values.astype(np.int64)
+
+
+def read_predictions(
+    path: str | os.PathLike, expected_ids: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Read a prediction file (`item_id, predicted, static_max_prob, p_0 … p_{K-1}`).
+
+    Checks the columns, that ids are unique, that probabilities are finite rows summing to 1 and that
+    `predicted` is a class index; with `expected_ids`, that the file holds exactly those items.
+    Returns the rows indexed by `item_id`; the probabilities are the `p_*` columns in class order.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MetricsError(
+            f"{path}: prediction file not found; run prediction for this run and seed"
+        )
+    frame = pd.read_csv(path, dtype={"item_id": str}, keep_default_na=False, na_values=[""])
+    missing = [c for c in PREDICTION_FIXED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise MetricsError(f"{path}: prediction file lacks columns {missing}")
+    extra = [
+        c for c in frame.columns if c not in PREDICTION_FIXED_COLUMNS and not _PROB_COLUMN.match(c)
+    ]
+    if extra:
+        raise MetricsError(
+            f"{path}: unexpected columns {extra}; a prediction file holds item_id, predicted, "
+            "static_max_prob, p_0 … p_{K-1} (labels come from items.csv, never from predictions)"
+        )
+    prob_columns = [c for c in frame.columns if _PROB_COLUMN.match(c)]
+    expected_prob = [f"p_{k}" for k in range(len(prob_columns))]
+    if not prob_columns or prob_columns != expected_prob:
+        raise MetricsError(
+            f"{path}: probability columns must be p_0 … p_{{K-1}} in order; got {prob_columns}"
+        )
+    if frame["item_id"].isna().any():
+        raise MetricsError(
+            f"{path}: rows {_few(frame.index[frame['item_id'].isna()].tolist())} have no item_id"
+        )
+    duplicated = sorted(set(frame.loc[frame["item_id"].duplicated(), "item_id"]))
+    if duplicated:
+        raise MetricsError(
+            f"{path}: duplicate item ids {_few(duplicated)} ({len(duplicated)} in all)"
+        )
+    if expected_ids is not None:
+        expected = set(expected_ids)
+        present = set(frame["item_id"])
+        absent = sorted(expected - present)
+        unknown = sorted(present - expected)
+        problems = []
+        if absent:
+            problems.append(f"missing item ids {_few(absent)} ({len(absent)} in all)")
+        if unknown:
+            problems.append(
+                f"item ids not in the benchmark {_few(unknown)} ({len(unknown)} in all)"
+            )
+        if problems:
+            raise MetricsError(f"{path}: " + "; ".join(problems))
+    probs = frame[prob_columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    bad_rows = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1)
+    bad_rows |= np.abs(probs.sum(axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE
+    if bad_rows.any():
+        raise MetricsError(
+            f"{path}: items {_few(frame.loc[bad_rows, 'item_id'].tolist())} do not hold softmax "
+            "probabilities (finite, non-negative, summing to 1)"
+        )
+    predicted = pd.to_numeric(frame["predicted"], errors="coerce")
+    bad = (
+        predicted.isna()
+        | (predicted < 0)
+        | (predicted >= len(prob_columns))
+        | (predicted != predicted.round())
+    )
+    if bad.any():
+        raise MetricsError(
+            f"{path}: items {_few(frame.loc[bad, 'item_id'].tolist())} have a `predicted` that is not "
+            f"a class index in 0..{len(prob_columns) - 1}"
+        )
+    frame["predicted"] = predicted.astype(np.int64)
+    frame[prob_columns] = probs
+    frame["static_max_prob"] = pd.to_numeric(frame["static_max_prob"], errors="coerce")
+    return frame.set_index("item_id", drop=False)
+
+
+def probabilities(predictions: pd.DataFrame) -> np.ndarray:
+    """(N, K) class probabilities in the frame's row order."""
+    columns = [c for c in predictions.columns if _PROB_COLUMN.match(c)]
+    return predictions[columns].to_numpy(np.float64)
+
+
+def _check_label_space(
+    items: pd.DataFrame, predictions: pd.DataFrame, path: Path, column: str = "label"
+) -> None:
+    num_classes = len([c for c in predictions.columns if _PROB_COLUMN.match(c)])
+    too_big = items.loc[items[column] >= num_classes, "item_id"].tolist()
+    if too_big:
+        raise MetricsError(
+            f"{path}: {len(too_big)} items (e.g. {_few(too_big)}) have a {column} outside the "
+            f"{num_classes} classes of the prediction file; was the model trained on this label space?"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics on one set
+
+
+def top1_correct(items: pd.DataFrame, predictions: pd.DataFrame) -> pd.Series:
+    """Per item (indexed by item id, in `items` order): is the predicted class the item's label?"""
+    predicted = predictions["predicted"].reindex(items.index)
+    if predicted.isna().any():
+        raise MetricsError(
+            f"no prediction for items {_few(items.index[predicted.isna()].tolist())}"
+        )
+    return pd.Series(
+        predicted.to_numpy() == items["label"].to_numpy(), index=items.index, name="correct"
+    )
+
+
+def top1_accuracy(items: pd.DataFrame, predictions: pd.DataFrame) -> float:
+    """Top-1 accuracy in percent over every item (each `__k` version counts once)."""
+    return 100.0 * float(top1_correct(items, predictions).mean())
+
+
+def contrasted_correct(
+    scuba_items: pd.DataFrame,
+    scuba_predictions: pd.DataFrame,
+    scufo_items: pd.DataFrame,
+    scufo_predictions: pd.DataFrame,
+) -> pd.Series:
+    """Per SCUBA item: right on the SCUBA clip *and* wrong on its SCUFO partner (`pair_id`).
+
+    A SCUBA item whose partner is absent from the SCUFO items, or whose partner does not point back,
+    is an error naming the item: dropping it would flatter the score.
+    """
+    partner = scuba_items["pair_id"]
+    no_partner = scuba_items.index[(partner == "") | ~partner.isin(scufo_items.index)].tolist()
+    if no_partner:
+        raise MetricsError(
+            f"SCUBA items {_few(no_partner)} have no SCUFO partner (pair_id {_few(partner[no_partner].tolist())} "
+            "not among the SCUFO items); rebuild the benchmark"
+        )
+    back = scufo_items.loc[partner.to_numpy(), "pair_id"].to_numpy()
+    mismatched = scuba_items.index[back != scuba_items.index.to_numpy()].tolist()
+    if mismatched:
+        raise MetricsError(
+            f"SCUBA items {_few(mismatched)} and their SCUFO partners do not name each other"
+        )
+    unpaired = sorted(set(scufo_items.index) - set(partner))
+    if unpaired:
+        raise MetricsError(
+            f"SCUFO items {_few(unpaired)} have no SCUBA partner; rebuild the benchmark"
+        )
+    scuba_right = top1_correct(scuba_items, scuba_predictions)
+    scufo_right = top1_correct(scufo_items, scufo_predictions)
+    scufo_right_of_partner = scufo_right.reindex(partner.to_numpy()).to_numpy()
+    return pd.Series(
+        scuba_right.to_numpy() & ~scufo_right_of_partner, index=scuba_items.index, name="contra"
+    )
+
+
+def contrasted_accuracy(
+    scuba_items: pd.DataFrame,
+    scuba_predictions: pd.DataFrame,
+    scufo_items: pd.DataFrame,
+    scufo_predictions: pd.DataFrame,
+) -> float:
+    """Contra in percent: the fraction of SCUBA items right on SCUBA and wrong on their SCUFO pair."""
+    return 100.0 * float(
+        contrasted_correct(scuba_items, scuba_predictions, scufo_items, scufo_predictions).mean()
+    )
+
+
+def conflfg_scores(items: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, float]:
+    """Confl-FG's three figures, in percent.
+
+    `conflfg`: accuracy w.r.t. the moving actor's label (ALBAR's column); `conflfg_static`: accuracy
+    w.r.t. the static (pasted) actor's label; `conflfg_moving_gt_static`: fraction of items whose
+    moving class has a higher probability than the static class.
+    """
+    rows = predictions.reindex(items.index)
+    probs = probabilities(rows)
+    index = np.arange(len(items))
+    moving = probs[index, items["label"].to_numpy()]
+    static = probs[index, items["static_label"].to_numpy()]
+    predicted = rows["predicted"].to_numpy()
+    return {
+        "conflfg": 100.0 * float(np.mean(predicted == items["label"].to_numpy())),
+        "conflfg_static": 100.0 * float(np.mean(predicted == items["static_label"].to_numpy())),
+        "conflfg_moving_gt_static": 100.0 * float(np.mean(moving > static)),
+    }
+
+
+def mean_static_max_prob(
+    predictions: pd.DataFrame, path: str | os.PathLike = "SCUFO predictions"
+) -> float:
+    """Mean over SCUFO items of the static clip's top probability (as a probability, 0–1).
+
+    Reported beside SCUFO because a model reaches SCUFO ≈ 0 just as well by being confidently wrong
+    on static clips as by being uncertain; only the latter is the debiasing ALBAR aims at.
+    """
+    max_prob = probabilities(predictions).max(axis=1)
+    stored = predictions["static_max_prob"].to_numpy(np.float64)
+    unfilled = np.isnan(stored)
+    if unfilled.any():
+        raise MetricsError(
+            f"{path}: SCUFO items {_few(predictions.index[unfilled].tolist())} have no static_max_prob"
+        )
+    off = np.abs(stored - max_prob) > STATIC_MAX_PROB_TOLERANCE
+    if off.any():
+        raise MetricsError(
+            f"{path}: static_max_prob differs from max(p_k) for items {_few(predictions.index[off].tolist())}"
+        )
+    return float(max_prob.mean())
+
+
+# --------------------------------------------------------------------------------------------
+# One run, one seed
+
+
+@dataclass
+class SeedScores:
+    """A run's scores for one seed: flat metrics plus the per-item Contra indicators."""
+
+    run: str
+    seed: int
+    training: dict
+    num_classes: int = 0
+    # (variant or "", bg_source or "", metric) -> value; IID has variant "" and bg_source "".
+    values: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    # (variant, bg_source) -> per-SCUBA-item Contra indicator (bool Series indexed by item id).
+    contra_items: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+
+    def rows(self) -> list[dict]:
+        return [
+            {
+                "run": self.run,
+                "seed": self.seed,
+                "variant": v,
+                "bg_source": s,
+                "metric": m,
+                "value": x,
+            }
+            for (v, s, m), x in self.values.items()
+        ]
+
+
+class BenchmarkSets:
+    """The labels of a built benchmark, read once and shared by every run and seed."""
+
+    def __init__(
+        self,
+        results_dir: str | os.PathLike,
+        variants: Sequence[str],
+        bg_sources: Sequence[str],
+        conflfg_sources: Sequence[str] = (),
+        manifest_path: str | os.PathLike | None = None,
+    ):
+        self.results_dir = Path(results_dir)
+        self.variants = list(variants)
+        self.bg_sources = list(bg_sources)
+        self.conflfg_sources = list(conflfg_sources)
+        self.sets = evaluation_sets(self.variants, self.bg_sources, self.conflfg_sources)
+        self.manifest_path = (
+            Path(manifest_path) if manifest_path else self.results_dir / "manifest.csv"
+        )
+        self.items: dict[EvalSet, pd.DataFrame] = {}
+        for eval_set in self.sets:
+            if eval_set.protocol == "iid":
+                self.items[eval_set] = iid_labels(self.manifest_path)
+            else:
+                self.items[eval_set] = read_items(
+                    eval_set.items_path(self.results_dir), eval_set.protocol
+                )
+
+    def variant_video_ids(self, variant: str) -> list[str]:
+        """The source videos of one variant's benchmark (its SCUBA items' videos)."""
+        ids: set[str] = set()
+        for eval_set, items in self.items.items():
+            if eval_set.variant == variant and eval_set.protocol == "scuba":
+                ids |= set(items["video_id"])
+        return sorted(ids)
+
+
+def read_training_info(seed_dir: str | os.PathLike) -> dict:
+    """`metrics.json` written by training: needs at least method, epochs and steps."""
+    path = Path(seed_dir) / "metrics.json"
+    if not path.exists():
+        raise MetricsError(
+            f"{path}: not found; training writes it (runs trained elsewhere: write "
+            '{"method": ..., "epochs": ..., "steps": ...} there)'
+        )
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise MetricsError(f"{path}: not valid JSON ({error})") from error
+    missing = [key for key in TRAINING_INFO_KEYS if key not in info]
+    if missing:
+        raise MetricsError(f"{path}: lacks keys {missing} (need {list(TRAINING_INFO_KEYS)})")
+    return info
+
+
+def score_seed(
+    bench: BenchmarkSets, run: str, seed: int, seed_dir: str | os.PathLike
+) -> SeedScores:
+    """Score every set of one run's seed folder (`runs/<run>/seed<k>/`)."""
+    scores = SeedScores(run=run, seed=seed, training=read_training_info(seed_dir))
+    predictions: dict[EvalSet, pd.DataFrame] = {}
+    for eval_set in bench.sets:
+        path = eval_set.prediction_path(seed_dir)
+        items = bench.items[eval_set]
+        preds = read_predictions(path, items.index)
+        _check_label_space(items, preds, path)
+        num_classes = probabilities(preds).shape[1]
+        if scores.num_classes and num_classes != scores.num_classes:
+            raise MetricsError(
+                f"{path}: {num_classes} class probabilities, but other sets of this seed have {scores.num_classes}"
+            )
+        scores.num_classes = num_classes
+        predictions[eval_set] = preds
+        variant, source = eval_set.variant or "", eval_set.bg_source or ""
+        if eval_set.protocol == "conflfg":
+            _check_label_space(items, preds, path, "static_label")
+            for metric, value in conflfg_scores(items, preds).items():
+                scores.values[(variant, source, metric)] = value
+        else:
+            scores.values[(variant, source, eval_set.protocol)] = top1_accuracy(items, preds)
+        if eval_set.protocol == "scufo":
+            scores.values[(variant, source, "static_max_prob")] = mean_static_max_prob(preds, path)
+    for variant in bench.variants:
+        for source in bench.bg_sources:
+            scuba, scufo = EvalSet("scuba", variant, source), EvalSet("scufo", variant, source)
+            try:
+                indicator = contrasted_correct(
+                    bench.items[scuba], predictions[scuba], bench.items[scufo], predictions[scufo]
+                )
+            except MetricsError as error:
+                raise MetricsError(f"{scuba.items_path(bench.results_dir)}: {error}") from error
+            scores.contra_items[(variant, source)] = indicator
+            scores.values[(variant, source, "contra")] = 100.0 * float(indicator.mean())
+        for metric in ("scuba", "scufo", "contra", "static_max_prob"):
+            per_source = [scores.values[(variant, s, metric)] for s in bench.bg_sources]
+            scores.values[(variant, "", f"{metric}_avg")] = float(np.mean(per_source))
+    return scores
+
+
+def seed_dirs(run_dir: str | os.PathLike, seeds: Sequence[int] | None = None) -> dict[int, Path]:
+    """`{seed: runs/<run>/seed<k>}`; with `seeds` None, every `seed<k>` folder found (at least one)."""
+    run_dir = Path(run_dir)
+    if seeds is None:
+        found = {
+            int(m.group(1)): p
+            for p in run_dir.iterdir()
+            if p.is_dir() and (m := _SEED_DIR.match(p.name))
+        }
+        if not found:
+            raise MetricsError(
+                f"{run_dir}: no seed<k>/ folders (expected runs/<run>/seed<k>/pred/...)"
+            )
+        return dict(sorted(found.items()))
+    return {int(seed): run_dir / f"seed{int(seed)}" for seed in seeds}
+
+
+# --------------------------------------------------------------------------------------------
+# Over seeds
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1); the std is NaN with a single seed."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
+        raise MetricsError("no values to average")
+    std = float(np.std(array, ddof=1)) if array.size > 1 else float("nan")
+    return float(array.mean()), std
+
+
+def aggregate_seeds(seed_scores: Sequence[SeedScores]) -> pd.DataFrame:
+    """Long table `variant, bg_source, metric, mean, std, seeds` over one run's seeds."""
+    keys = list(seed_scores[0].values)
+    for scores in seed_scores[1:]:
+        if list(scores.values) != keys:
+            raise MetricsError(
+                f"run {scores.run!r}: seed {scores.seed} was scored on different sets"
+            )
+    rows = []
+    for key in keys:
+        mean, std = mean_std([scores.values[key] for scores in seed_scores])
+        rows.append(
+            {
+                "variant": key[0],
+                "bg_source": key[1],
+                "metric": key[2],
+                "mean": mean,
+                "std": std,
+                "seeds": len(seed_scores),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def seed_mean_indicators(seed_scores: Sequence[SeedScores], variant: str, source: str) -> pd.Series:
+    """Per item, the fraction of seeds for which it counts for Contra.
+
+    Every seed scores the same items, so the mean over items of this equals the mean over seeds of
+    each seed's Contra: resampling these values bootstraps the seed-averaged figure.
+    """
+    frame = pd.concat([s.contra_items[(variant, source)] for s in seed_scores], axis=1)
+    if frame.isna().any().any():
+        raise MetricsError(f"variant {variant!r}, source {source!r}: seeds scored different items")
+    return frame.astype(np.float64).mean(axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Bootstrap
+
+
+def bootstrap_average_ci(
+    per_source: Sequence[np.ndarray], samples: int, level: float, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Percentile interval (in percent) of the unweighted mean over sources of per-item means.
+
+    Each source's items are resampled with replacement independently, as the sets are independent
+    draws; the statistic is computed as the table's point estimate is (mean of source means).
+    """
+    if samples < 1:
+        raise MetricsError("bootstrap samples must be at least 1")
+    if not 0 < level < 1:
+        raise MetricsError(f"confidence level must be in (0, 1), got {level}")
+    totals = np.zeros(samples, dtype=np.float64)
+    for values in per_source:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size == 0:
+            raise MetricsError("cannot bootstrap an empty set")
+        # Chunks keep the (samples, n) index array small for 10k-item sets.
+        chunk = max(1, 2_000_000 // values.size)
+        for start in range(0, samples, chunk):
+            stop = min(samples, start + chunk)
+            draws = rng.integers(0, values.size, size=(stop - start, values.size))
+            totals[start:stop] += values[draws].mean(axis=1)
+    statistic = 100.0 * totals / len(per_source)
+    alpha = (1.0 - level) / 2.0
+    return float(np.quantile(statistic, alpha)), float(np.quantile(statistic, 1.0 - alpha))
+
+
+def bootstrap_rng(seed: int, *names: str) -> np.random.Generator:
+    """The generator of one bootstrap (seeded from the config seed and what is being resampled)."""
+    return item_rng(seed, "bootstrap", "/".join(names[:-1]), names[-1])
+
+
+def contra_ci(
+    seed_scores: Sequence[SeedScores],
+    variant: str,
+    bg_sources: Sequence[str],
+    *,
+    samples: int,
+    level: float,
+    seed: int,
+) -> tuple[float, float]:
+    """Bootstrap interval over items for a run's Avg Contra (seed-averaged) on one variant."""
+    per_source = [seed_mean_indicators(seed_scores, variant, s).to_numpy() for s in bg_sources]
+    rng = bootstrap_rng(seed, "contra", variant, seed_scores[0].run)
+    return bootstrap_average_ci(per_source, samples, level, rng)
+
+
+def paired_difference(
+    run_a: Sequence[SeedScores],
+    run_b: Sequence[SeedScores],
+    variant: str,
+    bg_sources: Sequence[str],
+    *,
+    samples: int,
+    level: float,
+    seed: int,
+) -> dict[str, float]:
+    """Avg Contra of run A minus run B on one variant, with a bootstrap interval paired by item.
+
+    Both runs are scored on the same items; each resample draws items (per source) and takes both
+    runs' indicators of those same items, so item difficulty cancels out of the interval.
+    """
+    per_source = []
+    for source in bg_sources:
+        a = seed_mean_indicators(run_a, variant, source)
+        b = seed_mean_indicators(run_b, variant, source)
+        if set(a.index) != set(b.index):
+            raise MetricsError(
+                f"variant {variant!r}, source {source!r}: runs {run_a[0].run!r} and {run_b[0].run!r} "
+                f"were scored on different items (e.g. {_few(sorted(set(a.index) ^ set(b.index)))})"
+            )
+        per_source.append((a - b.reindex(a.index)).to_numpy())
+    rng = bootstrap_rng(seed, "contra_diff", variant, run_b[0].run, run_a[0].run)
+    low, high = bootstrap_average_ci(per_source, samples, level, rng)
+    diff = 100.0 * float(np.mean([values.mean() for values in per_source]))
+    return {"diff": diff, "ci_lo": low, "ci_hi": high}
+
+
+# --------------------------------------------------------------------------------------------
+# Runs → scores
+
+
+@dataclass
+class RunScores:
+    run: str
+    seeds: list[SeedScores]
+
+    @property
+    def training(self) -> dict:
+        """method / epochs / steps (identical over seeds, else an error)."""
+        first = self.seeds[0].training
+        for scores in self.seeds[1:]:
+            for key in TRAINING_INFO_KEYS:
+                if scores.training[key] != first[key]:
+                    raise MetricsError(
+                        f"run {self.run!r}: {key} differs between seeds ({first[key]} vs "
+                        f"{scores.training[key]} for seed {scores.seed})"
+                    )
+        return {key: first[key] for key in TRAINING_INFO_KEYS}
+
+
+def score_runs(bench: BenchmarkSets, run_dirs: dict[str, dict[int, Path]]) -> list[RunScores]:
+    """Score every run's every seed: `run_dirs` = {run: {seed: seed folder}}."""
+    runs = []
+    for run, seeds in run_dirs.items():
+        if not seeds:
+            raise MetricsError(f"run {run!r}: no seeds to score")
+        runs.append(
+            RunScores(run, [score_seed(bench, run, seed, path) for seed, path in seeds.items()])
+        )
+    return runs
+
+
+def per_seed_table(runs: Sequence[RunScores]) -> pd.DataFrame:
+    """Long table of every per-seed figure: run, seed, variant, bg_source, metric, value."""
+    rows = [row for run in runs for scores in run.seeds for row in scores.rows()]
+    return pd.DataFrame(rows, columns=["run", "seed", "variant", "bg_source", "metric", "value"])
+
+
+def _few(values: Sequence, limit: int = 5) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return f"[{shown}{', …' if len(values) > limit else ''}]"
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def _parse_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _parse_run(text: str) -> tuple[str, Path]:
+    name, path = _parse_pair(text)
+    return name, Path(path)
+
+
+def discover_benchmark(bench_dir: str | os.PathLike) -> dict[str, list[str]]:
+    """What a built benchmark folder holds: variants, background sources and Confl-FG sources."""
+    found = {"variants": set(), "bg_sources": set(), "conflfg_sources": set()}
+    for items in Path(bench_dir, "bench").glob("*/*-*/items.csv"):
+        protocol, _, source = items.parent.name.partition("-")
+        if protocol == "scuba":
+            found["variants"].add(items.parent.parent.name)
+            found["bg_sources"].add(source)
+        elif protocol == "conflfg":
+            found["conflfg_sources"].add(source)
+    return {key: sorted(values) for key, values in found.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.metrics",
+        description="Score prediction files against a built benchmark (see README: scoring your own predictions).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--bench-dir",
+            required=True,
+            type=Path,
+            help="a built benchmark, e.g. results/synthetic",
+        )
+        sub.add_argument(
+            "--variants", nargs="+", help="variants to score (default: every bench/<variant>/)"
+        )
+        sub.add_argument(
+            "--bg-sources", nargs="+", help="background sources (default: every scuba-<source>/)"
+        )
+        sub.add_argument(
+            "--seeds", nargs="+", type=int, help="seed folders to read (default: every seed<k>/)"
+        )
+        sub.add_argument(
+            "--bootstrap-samples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+        )
+        sub.add_argument(
+            "--ci-level", type=float, default=0.95, help="confidence level (default 0.95)"
+        )
+        sub.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+        sub.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+
+    score = commands.add_parser("score", help="score runs and write the results tables")
+    common(score)
+    score.add_argument(
+        "--run",
+        action="append",
+        type=_parse_run,
+        required=True,
+        metavar="NAME=DIR",
+        help="a run folder holding seed<k>/pred/... and seed<k>/metrics.json (repeatable)",
+    )
+    score.add_argument(
+        "--out", required=True, type=Path, help="folder for the tables (csv, md, tex, png)"
+    )
+    score.add_argument(
+        "--baseline-run",
+        help="run the paired differences are measured against (default: first --run)",
+    )
+    score.add_argument(
+        "--paper-comparison",
+        action="append",
+        type=_parse_pair,
+        default=[],
+        metavar="TABLE=VARIANT",
+        help="also write paper_comparison.* for this published table against this variant (repeatable)",
+    )
+    score.add_argument(
+        "--paper-method",
+        action="append",
+        type=_parse_pair,
+        default=[],
+        metavar="RUN=METHOD",
+        help="the paper's method name of a run whose metrics.json method does not map to one (repeatable)",
+    )
+
+    compare = commands.add_parser(
+        "compare", help="paired bootstrap interval of Avg Contra(A) - Contra(B)"
+    )
+    common(compare)
+    compare.add_argument("--run-a", required=True, type=_parse_run, metavar="NAME=DIR")
+    compare.add_argument("--run-b", required=True, type=_parse_run, metavar="NAME=DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # benchmark.tables imports this module, so it is imported here, not at the top.
+    from benchmark.tables import TablesError, TableSettings, write_tables
+
+    args = build_parser().parse_args(argv)
+    set_threads(args.threads)
+    start = time.perf_counter()
+    found = discover_benchmark(args.bench_dir)
+    variants = args.variants or found["variants"]
+    bg_sources = args.bg_sources or found["bg_sources"]
+    conflfg = found["conflfg_sources"] if args.conflfg_sources is None else args.conflfg_sources
+    if not variants or not bg_sources:
+        print(
+            f"{args.bench_dir}: no bench/<variant>/scuba-<source>/items.csv found", file=sys.stderr
+        )
+        return 2
+    print(f"variants {variants}; background sources {bg_sources}; Confl-FG sources {conflfg}")
+    try:
+        bench = BenchmarkSets(args.bench_dir, variants, bg_sources, conflfg)
+        if args.command == "compare":
+            runs = score_runs(
+                bench,
+                {name: seed_dirs(path, args.seeds) for name, path in (args.run_a, args.run_b)},
+            )
+            for variant in variants:
+                result = paired_difference(
+                    runs[0].seeds,
+                    runs[1].seeds,
+                    variant,
+                    bg_sources,
+                    samples=args.bootstrap_samples,
+                    level=args.ci_level,
+                    seed=args.seed,
+                )
+                print(
+                    f"{variant}: Contra {runs[0].run} - {runs[1].run} = {result['diff']:.2f} "
+                    f"({100 * args.ci_level:g}% CI {result['ci_lo']:.2f} .. {result['ci_hi']:.2f})"
+                )
+            return 0
+
+        names = [name for name, _ in args.run]
+        if len(set(names)) != len(names):
+            raise MetricsError(f"run names must be unique, got {names}")
+        runs = score_runs(bench, {name: seed_dirs(path, args.seeds) for name, path in args.run})
+        # A benchmark copied without its masks/ folder has no QC tables: the leakage table then
+        # leaves the mask figures empty, and says so here rather than silently.
+        qc_paths = {v: args.bench_dir / "masks" / v / "qc.csv" for v in variants}
+        absent = [v for v, path in qc_paths.items() if not path.exists()]
+        for variant in absent:
+            print(
+                f"note: {qc_paths[variant]} not found; leakage table has no mask figures for {variant}"
+            )
+            del qc_paths[variant]
+        settings = TableSettings(
+            bootstrap_samples=args.bootstrap_samples,
+            ci_level=args.ci_level,
+            seed=args.seed,
+            baseline_run=args.baseline_run,
+            paper_comparison=list(args.paper_comparison),
+            paper_methods=dict(args.paper_method),
+            qc_paths=qc_paths,
+        )
+        written = write_tables(bench, runs, args.out, settings)
+    except (MetricsError, TablesError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"scored {len(runs)} runs on {len(bench.sets)} sets: {len(written)} files in {args.out} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

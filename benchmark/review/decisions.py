@@ -1,0 +1,229 @@
+"""Reviewer decisions and retrack prompts: read, validate, write and merge (CONTRACTS.md "Review decisions").
+
+`config/reviews/<dataset>/<tracker>.csv` holds one row per reviewed video (`video_id, decision,
+mask_sha256, reviewer, note, decided_at`) and `<tracker>.prompts.json` the extra tracker prompts of
+videos marked `retrack`. Both are validated against `pipeline/schemas/decisions.schema.yaml`; every
+error names the file and the line (CSV) or the video (prompts), because these files are edited by
+people and merged from several reviewers' exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from benchmark.atomic import write_text_atomic
+from benchmark.config import SCHEMA_DIR
+
+DECISION_COLUMNS = ["video_id", "decision", "mask_sha256", "reviewer", "note", "decided_at"]
+DECISIONS = ("approve", "reject", "retrack")
+
+
+class DecisionError(ValueError):
+    """A decisions or prompts file is malformed; the message names the file and the line or video."""
+
+
+def _schema() -> dict:
+    return yaml.safe_load((SCHEMA_DIR / "decisions.schema.yaml").read_text())
+
+
+def _validator(definition: str) -> jsonschema.Draft202012Validator:
+    schema = _schema()
+    return jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
+
+
+@dataclass
+class Decision:
+    """One reviewed video. `line` is the CSV line it came from (1 = header), for error messages."""
+
+    video_id: str
+    decision: str
+    mask_sha256: str
+    reviewer: str
+    note: str
+    decided_at: str
+    source: str = ""
+    line: int = 0
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromisoformat(self.decided_at)
+
+    def row(self) -> dict:
+        return {column: getattr(self, column) for column in DECISION_COLUMNS}
+
+
+@dataclass
+class DecisionSet:
+    """The decisions of one file (or a merge): rows keyed by video, prompts of retrack videos."""
+
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    prompts: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def prompts_path_for(csv_path: str | os.PathLike) -> Path:
+    """`X.csv` -> `X.prompts.json` (the sibling naming every export and the canonical file use)."""
+    path = Path(csv_path)
+    return path.with_name(path.name.removesuffix(".csv") + ".prompts.json")
+
+
+def validate_decision_row(row: dict, where: str) -> Decision:
+    """Check one row against the schema; `where` (file:line) prefixes every error."""
+    errors = sorted(_validator("row").iter_errors(row), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or 'row'}: {e.message}" for e in errors[:3]
+        )
+        raise DecisionError(f"{where}: malformed decision row ({details})")
+    try:
+        stamp = datetime.fromisoformat(row["decided_at"])
+    except ValueError as error:
+        raise DecisionError(f"{where}: decided_at {row['decided_at']!r} is not a valid time") from error
+    if stamp.tzinfo is None:
+        raise DecisionError(f"{where}: decided_at {row['decided_at']!r} needs a time zone (e.g. Z)")
+    return Decision(**{column: row[column] for column in DECISION_COLUMNS}, source=where)
+
+
+def parse_decisions_csv(text: str, name: str, known_ids: set[str] | None = None) -> dict[str, Decision]:
+    """Parse decisions CSV text; duplicate ids, unknown ids and malformed rows are errors naming the line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None:
+        return {}
+    if list(reader.fieldnames) != DECISION_COLUMNS:
+        raise DecisionError(f"{name}:1: header must be {','.join(DECISION_COLUMNS)}, got {','.join(reader.fieldnames)}")
+    decisions: dict[str, Decision] = {}
+    for row in reader:
+        line = reader.line_num  # the row's (last) line; blank lines are counted, 1 = header
+        where = f"{name}:{line}"
+        # csv.DictReader puts surplus cells under None and fills missing ones with None
+        if None in row or any(value is None for value in row.values()):
+            raise DecisionError(f"{where}: expected {len(DECISION_COLUMNS)} cells ({','.join(DECISION_COLUMNS)})")
+        decision = validate_decision_row(dict(row), where)
+        decision.line = line
+        if known_ids is not None and decision.video_id not in known_ids:
+            raise DecisionError(
+                f"{where}: unknown video_id {decision.video_id!r} (not in the manifest); "
+                "fix or remove the row"
+            )
+        if decision.video_id in decisions:
+            first = decisions[decision.video_id].line
+            raise DecisionError(
+                f"{where}: video_id {decision.video_id!r} already decided on line {first}; "
+                "keep one row per video (`python -m benchmark.review merge` does)"
+            )
+        decisions[decision.video_id] = decision
+    return decisions
+
+
+def validate_prompts(prompts: object, name: str, known_ids: set[str] | None = None) -> dict[str, list[dict]]:
+    """Check a prompts object (video_id -> [{frame, points, box}]); errors name the file and video."""
+    errors = sorted(_validator("prompts").iter_errors(prompts), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        path = list(error.absolute_path)
+        video = f" video {path[0]!r}" if path else ""
+        raise DecisionError(f"{name}:{video} malformed prompts ({'/'.join(map(str, path[1:])) or 'entry'}: {error.message})")
+    assert isinstance(prompts, dict)
+    for video_id, entries in prompts.items():
+        if known_ids is not None and video_id not in known_ids:
+            raise DecisionError(f"{name}: prompts for unknown video_id {video_id!r} (not in the manifest)")
+        frames = [entry["frame"] for entry in entries]
+        if len(frames) != len(set(frames)):
+            raise DecisionError(f"{name}: video {video_id!r} has two prompts for one frame; keep one per frame")
+        for entry in entries:
+            box = entry["box"]
+            if box is not None and (box[2] <= box[0] or box[3] <= box[1]):
+                raise DecisionError(f"{name}: video {video_id!r} frame {entry['frame']}: box {box} has no area")
+    return {video_id: sorted(entries, key=lambda e: e["frame"]) for video_id, entries in prompts.items()}
+
+
+def read_decisions(csv_path: str | os.PathLike, known_ids: set[str] | None = None) -> DecisionSet:
+    """Read a decisions CSV and its `.prompts.json` sibling; a missing CSV is an empty set (nothing reviewed)."""
+    csv_path = Path(csv_path)
+    result = DecisionSet()
+    if csv_path.exists():
+        result.decisions = parse_decisions_csv(csv_path.read_text(encoding="utf-8"), str(csv_path), known_ids)
+    prompts_path = prompts_path_for(csv_path)
+    if prompts_path.exists():
+        try:
+            raw = json.loads(prompts_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise DecisionError(f"{prompts_path}:{error.lineno}: not valid JSON ({error.msg})") from error
+        result.prompts = validate_prompts(raw, str(prompts_path), known_ids)
+    return result
+
+
+def decisions_csv_text(decisions: list[Decision] | dict[str, Decision]) -> str:
+    rows = decisions.values() if isinstance(decisions, dict) else decisions
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=DECISION_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for decision in sorted(rows, key=lambda d: d.video_id):
+        writer.writerow(decision.row())
+    return buffer.getvalue()
+
+
+def prompts_json_text(prompts: dict[str, list[dict]]) -> str:
+    ordered = {video_id: sorted(prompts[video_id], key=lambda e: e["frame"]) for video_id in sorted(prompts)}
+    return json.dumps(ordered, indent=1) + "\n"
+
+
+def write_decisions(csv_path: str | os.PathLike, decision_set: DecisionSet) -> None:
+    """Validate and write both files atomically (prompts kept only for `retrack` videos)."""
+    csv_path = Path(csv_path)
+    for decision in decision_set.decisions.values():
+        validate_decision_row(decision.row(), f"{csv_path}: video {decision.video_id}")
+    retrack = {v for v, d in decision_set.decisions.items() if d.decision == "retrack"}
+    prompts = validate_prompts(
+        {v: p for v, p in decision_set.prompts.items() if v in retrack and p}, str(prompts_path_for(csv_path))
+    )
+    write_text_atomic(csv_path, decisions_csv_text(decision_set.decisions))
+    write_text_atomic(prompts_path_for(csv_path), prompts_json_text(prompts))
+
+
+@dataclass
+class MergeResult:
+    merged: DecisionSet
+    conflicts: list[tuple[Decision, Decision]]  # same video and mask_sha256, different decisions
+
+
+def merge_decision_sets(sets: list[DecisionSet]) -> MergeResult:
+    """Merge reviewers' decisions: per video the latest `decided_at` wins (a later input wins a tie).
+
+    Two rows for one video and one `mask_sha256` whose decisions differ are conflicts: the merge
+    still picks the latest, and lists every such pair so a person can settle them. A winning row's
+    prompts come from the same input as the row.
+    """
+    winners: dict[str, tuple[Decision, list[dict] | None]] = {}
+    seen: dict[tuple[str, str], list[Decision]] = {}
+    for decision_set in sets:
+        for video_id, decision in decision_set.decisions.items():
+            seen.setdefault((video_id, decision.mask_sha256), []).append(decision)
+            current = winners.get(video_id)
+            if current is None or decision.time >= current[0].time:
+                winners[video_id] = (decision, decision_set.prompts.get(video_id))
+    conflicts = []
+    for rows in seen.values():
+        for i, first in enumerate(rows):
+            for second in rows[i + 1 :]:
+                if first.decision != second.decision:
+                    conflicts.append((first, second))
+    merged = DecisionSet(
+        decisions={v: d for v, (d, _) in sorted(winners.items())},
+        prompts={v: p for v, (d, p) in sorted(winners.items()) if d.decision == "retrack" and p},
+    )
+    return MergeResult(merged, conflicts)
+
+
+def decisions_path(config: dict) -> Path:
+    """The canonical decisions CSV of the configured dataset and reviewed tracker."""
+    review = config["review"]
+    return Path(review["decisions_dir"]) / config["dataset"]["name"] / f"{review['tracker']}.csv"

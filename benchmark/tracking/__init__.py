@@ -1,0 +1,78 @@
+"""Box-grounded actor trackers: turn a video's annotation boxes into per-actor masks.
+
+A registry maps each tracker name (config `tracking.trackers`) to a builder taking that tracker's
+settings (`tracking.<name>`) and the config seed; the builder checks everything a tracker needs —
+weights, packages, devices — and fails before any video is touched. Every tracker follows the same
+prompt plan (`tubes.plan_video`: boxes, propagation through gaps, reviewer prompts), returns an
+`ActorMasks` (every frame listed, empty outside the tubes) and records its provenance.
+
+    tracker = build_tracker("grabcut", config["tracking"]["grabcut"], seed=config["seed"])
+    masks = tracker.track(plan, frames)        # frames (T, H, W, 3) uint8 RGB
+
+Shard runners (`benchmark.tracking.run`) and the CLI (`python -m benchmark.tracking`) sit on top.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+import numpy as np
+
+from benchmark.masks import ActorMasks, actor_masks_from_arrays
+from benchmark.tracking.tubes import TrackedVideo, VideoPlan
+
+# name -> module exposing `build(settings, *, seed) -> Tracker`; imported lazily so the weight-free
+# default never imports torch.
+TRACKER_MODULES = {
+    "grabcut": "benchmark.tracking.grabcut",
+    "sam": "benchmark.tracking.sam",
+    "sam2": "benchmark.tracking.sam2",
+}
+
+
+class TrackerSetupError(RuntimeError):
+    """A tracker cannot start (missing checkpoint, package or device); the message says what to do."""
+
+
+class Tracker(Protocol):
+    name: str
+
+    def track(self, plan: VideoPlan, frames: np.ndarray) -> ActorMasks:
+        """Masks of every actor of one video; `frames` is (T, H, W, 3) uint8 RGB."""
+        ...
+
+    def provenance(self) -> dict:
+        """What made the masks (model, checkpoint hash, settings), stored in every mask file."""
+        ...
+
+
+def build_tracker(name: str, settings: dict, *, seed: int) -> Tracker:
+    """The tracker `name` configured by `settings` (its `tracking.<name>` section)."""
+    if name not in TRACKER_MODULES:
+        raise TrackerSetupError(f"unknown tracker {name!r}; choose from {sorted(TRACKER_MODULES)}")
+    module = importlib.import_module(TRACKER_MODULES[name])
+    return module.build(settings, seed=seed)
+
+
+def to_actor_masks(
+    plan: VideoPlan, tracked: TrackedVideo, tracker: str, provenance: dict
+) -> ActorMasks:
+    """Package a tracked video as `ActorMasks`; the prompt log joins the provenance."""
+    scored = any(np.isfinite(s).any() for s in tracked.scores.values())
+    masks = actor_masks_from_arrays(
+        plan.video_id,
+        tracker,
+        tracked.masks,
+        scores=tracked.scores if scored else None,
+        present=tracked.present,
+        provenance={**provenance, "prompts": tracked.prompt_log},
+    )
+    if not scored:
+        return masks
+    # Frames where the step gave no score (NaN) store null, as CONTRACTS.md allows.
+    for entries in masks.frames:
+        for actor, (rle, score) in entries.items():
+            if score is not None and not np.isfinite(score):
+                entries[actor] = (rle, None)
+    return masks

@@ -1,0 +1,135 @@
+"""GrabCut tracker: OpenCV's GrabCut seeded by each box and carried along with the previous mask.
+
+The weight-free default, for CPU-only users and the embedded synthetic run. On an actor's first
+frame (or when the previous frame gave nothing) the box initialises GrabCut: inside the box is
+probable foreground, the ring around it (the crop margin) sure background. On the following frames
+the previous mask seeds it (why: colour models alone confuse actor and background when they share a
+palette; the previous shape is the strongest prior): the eroded previous mask is sure foreground,
+the dilated previous mask inside the box probable foreground, the rest of the box probable
+background, outside the box sure background. A reviewer's points become sure-foreground /
+sure-background discs, a redrawn box replaces the annotated one.
+
+Small crops are upscaled before GrabCut (its Gaussian-mixture colour models need pixels) and the
+result is brought back by area averaging. OpenCV's k-means initialisation draws from its global RNG,
+so it is reseeded per frame from the config seed and the video id: results do not depend on which
+videos share a shard.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from benchmark.ids import stable_digest
+from benchmark.masks import ActorMasks
+from benchmark.tracking import to_actor_masks
+from benchmark.tracking.tubes import ActorPrompt, VideoPlan, box_region, clean_up, grown_box, run_plan
+
+
+class GrabCutTracker:
+    name = "grabcut"
+
+    def __init__(self, settings: dict, *, seed: int) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.fallback_frames = 0
+
+    def provenance(self) -> dict:
+        return {
+            "tracker": self.name,
+            "opencv": cv2.__version__,
+            "settings": self.settings,
+            "seed": self.seed,
+        }
+
+    def _seed_mask(
+        self, prompt: ActorPrompt, previous: np.ndarray | None, height: int, width: int
+    ) -> np.ndarray:
+        """(H, W) uint8 GrabCut labels for the whole frame (cropped later)."""
+        box = box_region(prompt.box, height, width)
+        labels = np.full((height, width), cv2.GC_BGD, dtype=np.uint8)
+        if previous is None or not (previous & box).any():
+            labels[box] = cv2.GC_PR_FGD
+        else:
+            x1, y1, x2, y2 = prompt.box
+            short = max(1.0, min(x2 - x1, y2 - y1))
+            labels[box] = cv2.GC_PR_BGD
+            grow = int(round(self.settings["dilation"] * short))
+            shrink = int(round(self.settings["core_erosion"] * short))
+            dilated = cv2.dilate(previous.astype(np.uint8), _disc(grow)) > 0 if grow else previous
+            eroded = cv2.erode(previous.astype(np.uint8), _disc(shrink)) > 0 if shrink else previous
+            labels[dilated & box] = cv2.GC_PR_FGD
+            labels[eroded & box] = cv2.GC_FGD
+        radius = int(self.settings["point_radius"])
+        for (x, y), label in zip(prompt.points, prompt.labels, strict=True):
+            value = cv2.GC_FGD if label == 1 else cv2.GC_BGD
+            cv2.circle(labels, (int(round(x)), int(round(y))), radius, int(value), thickness=-1)
+        return labels
+
+    def segment_actor(
+        self, image: np.ndarray, prompt: ActorPrompt, previous: np.ndarray | None, rng_seed: int
+    ) -> np.ndarray:
+        """(H, W) bool mask of one actor on one frame."""
+        height, width = image.shape[:2]
+        labels = self._seed_mask(prompt, previous, height, width)
+        seeded = previous is not None and bool(previous.any())
+        iterations = self.settings["propagate_iterations" if seeded else "iterations"]
+        crop = grown_box(prompt.box, self.settings["crop_margin"], height, width)
+        x1, y1 = int(crop[0]), int(crop[1])
+        x2, y2 = int(np.ceil(crop[2])), int(np.ceil(crop[3]))
+        crop_image = np.ascontiguousarray(image[y1:y2, x1:x2])
+        crop_labels = np.ascontiguousarray(labels[y1:y2, x1:x2])
+        is_fg = (crop_labels == cv2.GC_FGD) | (crop_labels == cv2.GC_PR_FGD)
+        if not is_fg.any() or is_fg.all():
+            # GrabCut needs both classes to fit its colour models (a box filling the whole frame,
+            # or one that degenerated): the box itself is the honest answer, and it is counted.
+            self.fallback_frames += 1
+            return box_region(prompt.box, height, width)
+        crop_h, crop_w = crop_labels.shape
+        upscale = self.settings["upscale_to"]
+        scale = upscale / max(crop_h, crop_w) if upscale and max(crop_h, crop_w) < upscale else 1.0
+        if scale > 1.0:
+            size = (int(round(crop_w * scale)), int(round(crop_h * scale)))
+            crop_image = cv2.resize(crop_image, size, interpolation=cv2.INTER_LINEAR)
+            crop_labels = cv2.resize(crop_labels, size, interpolation=cv2.INTER_NEAREST)
+        background = np.zeros((1, 65), np.float64)
+        foreground = np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(rng_seed)
+        cv2.grabCut(
+            crop_image, crop_labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK
+        )
+        result = ((crop_labels == cv2.GC_FGD) | (crop_labels == cv2.GC_PR_FGD)).astype(np.float32)
+        if scale > 1.0:
+            result = cv2.resize(result, (crop_w, crop_h), interpolation=cv2.INTER_AREA)
+        mask = np.zeros((height, width), dtype=bool)
+        mask[y1:y2, x1:x2] = result >= 0.5
+        return mask
+
+    def track(self, plan: VideoPlan, frames: np.ndarray) -> ActorMasks:
+        last: dict[int, tuple[int, np.ndarray]] = {}  # actor -> (frame, mask) of its latest step
+        self.fallback_frames = 0
+        base = stable_digest(self.seed, "grabcut", plan.video_id)
+
+        def segment(t: int, prompts: dict[int, ActorPrompt]) -> dict:
+            out = {}
+            for actor, prompt in prompts.items():
+                seen = last.get(actor)
+                previous = seen[1] if seen is not None and seen[0] == t - 1 else None
+                rng_seed = (base + 1009 * t + actor) % (2**31 - 1)
+                mask = self.segment_actor(frames[t], prompt, previous, rng_seed)
+                last[actor] = (t, mask)
+                out[actor] = (mask, None)
+            return out
+
+        tracked = run_plan(plan, segment, self.settings["cleanup"]["clip_margin"])
+        tracked = clean_up(tracked, self.settings["cleanup"])
+        provenance = {**self.provenance(), "fallback_frames": self.fallback_frames}
+        return to_actor_masks(plan, tracked, self.name, provenance)
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def build(settings: dict, *, seed: int) -> GrabCutTracker:
+    return GrabCutTracker(settings, seed=seed)
