@@ -40,14 +40,14 @@ def run_ingest(config: dict, threads: int = 1) -> IngestResult:
     result = adapter.ingest(settings, out_dir, **kwargs)
     manifest = write_manifest(out_dir / "manifest.csv", result.manifest)
     boxes, clipped = clip_boxes(validate_boxes(result.boxes, manifest), manifest)
-    write_boxes(out_dir / "boxes.parquet", boxes, result.annotation_source)
+    write_boxes(out_dir / "boxes.parquet", boxes, result.annotation_source)  # validates again: cheap
     write_skipped(out_dir / "ingest" / "skipped.csv", result.skipped)
     seconds = time.perf_counter() - started
     splits = manifest["split"].value_counts().to_dict()
     print(
         f"ingest {dataset['name']} ({dataset['kind']}): {len(manifest)} videos {splits}, "
         f"{len(boxes)} boxes ({clipped} clipped to the frame), {len(result.skipped)} skipped, "
-        f"{seconds:.1f} s"
+        f"{seconds:.1f} s; adapter report: {result.report}"
     )
     return result
 

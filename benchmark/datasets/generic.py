@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from benchmark.datasets import IngestResult
 from benchmark.ids import IdCollisionError, stable_digest, unique_video_ids
@@ -67,7 +68,9 @@ class ErrorPolicy:
             raise IngestError(
                 f"{video_id}: {reason} (fix or remove it, or set on_error: skip to leave it out)"
             )
-        self.skipped.append({"video_id": video_id, "mask_source": "", "stage": STAGE, "reason": reason})
+        self.skipped.append(
+            {"video_id": video_id, "mask_source": "", "stage": STAGE, "reason": reason}
+        )
 
     @property
     def skipped_ids(self) -> set[str]:
@@ -100,7 +103,10 @@ def probe_videos(manifest: pd.DataFrame, policy: ErrorPolicy, frames_fps: float)
     """
     manifest = manifest.copy()
     keep = np.ones(len(manifest), dtype=bool)
-    for row_index, (video_id, path) in enumerate(zip(manifest["video_id"], manifest["path"], strict=True)):
+    rows = zip(manifest["video_id"], manifest["path"], strict=True)
+    # Full UCF101 is 13k files: show progress (stderr, so it lands in the rule's log).
+    progress = tqdm(rows, total=len(manifest), desc="probe videos", unit="video", mininterval=5)
+    for row_index, (video_id, path) in enumerate(progress):
         try:
             info = video_info(path, default_fps=frames_fps)
         except VideoReadError as error:
@@ -121,7 +127,7 @@ def probe_videos(manifest: pd.DataFrame, policy: ErrorPolicy, frames_fps: float)
 
 
 def hold_out_validation(manifest: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
-    """Move `round(fraction * n)` train videos of each class to `val`, seeded and stable.
+    """Move `round(fraction * n)` train videos of each class (at most n - 1) to `val`, seeded.
 
     Within a class, the videos with the smallest `stable_digest(seed, "val", video_id)` are held
     out, so adding or removing a video never moves another one between train and val.
@@ -134,7 +140,8 @@ def hold_out_validation(manifest: pd.DataFrame, fraction: float, seed: int) -> p
     train = manifest[manifest["split"] == "train"]
     digests = train["video_id"].map(lambda video_id: stable_digest(seed, "val", video_id))
     for _, members in digests.groupby(train["label"]):
-        n_val = math.floor(fraction * len(members) + 0.5)
+        # Round half up, but never take a class's last training video.
+        n_val = min(math.floor(fraction * len(members) + 0.5), len(members) - 1)
         if n_val:
             manifest.loc[members.sort_values(kind="stable").index[:n_val], "split"] = "val"
     return manifest
@@ -156,10 +163,11 @@ def check_boxes(
         policy.bad(video_id, "boxes given for a video that is not in the dataset's video list")
     boxes = boxes[~unknown].reset_index(drop=True)
 
-    video_ids = boxes["video_id"].to_numpy()
-    num_frames = sizes["num_frames"].reindex(video_ids).to_numpy(np.int64)
-    width = sizes["width"].reindex(video_ids).to_numpy(np.float64)
-    height = sizes["height"].reindex(video_ids).to_numpy(np.float64)
+    video_ids = boxes["video_id"].to_numpy(dtype=object)
+    position = sizes.index.get_indexer(video_ids)
+    num_frames = sizes["num_frames"].to_numpy(np.int64)[position]
+    width = sizes["width"].to_numpy(np.float64)[position]
+    height = sizes["height"].to_numpy(np.float64)[position]
     frame = boxes["frame"].to_numpy(np.int64)
     coords = boxes[COORDS].to_numpy(np.float64)
     x1, y1, x2, y2 = coords.T
@@ -193,7 +201,7 @@ def check_boxes(
         policy.bad(video_id, "; ".join(reasons))
 
     skipped = policy.skipped_ids
-    keep = ~np.isin(video_ids, list(skipped)) if skipped else np.ones(len(boxes), dtype=bool)
+    keep = ~pd.Series(video_ids).isin(skipped).to_numpy()
     boxes = boxes.assign(x1=cx1, y1=cy1, x2=cx2, y2=cy2)[keep]
     boxes = boxes.astype({"frame": np.int64, "actor": np.int64})
     boxes = boxes.sort_values(["video_id", "frame", "actor"], kind="stable").reset_index(drop=True)
@@ -233,7 +241,9 @@ def _read_csv(path: Path, columns: list[str], key: str) -> pd.DataFrame:
         raise IngestError(f"{path}: cannot read CSV ({error}); dataset setting {key}") from error
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise IngestError(f"{path}: lacks columns {missing}; expected {columns} (dataset setting {key})")
+        raise IngestError(
+            f"{path}: lacks columns {missing}; expected {columns} (dataset setting {key})"
+        )
     return table
 
 
@@ -244,15 +254,21 @@ def ingest(
     del out_dir, n_shards  # no truth masks: nothing written here
     policy = ErrorPolicy(on_error)
     if not settings["video_root"]:
-        raise IngestError("dataset setting generic.video_root is empty; set it to the folder of videos")
+        raise IngestError(
+            "dataset setting generic.video_root is empty; set it to the folder of videos"
+        )
     video_root = Path(settings["video_root"])
     if not video_root.is_dir():
-        raise IngestError(f"{video_root}: video folder not found (dataset setting generic.video_root)")
+        raise IngestError(
+            f"{video_root}: video folder not found (dataset setting generic.video_root)"
+        )
     labels_path = require_file(settings["labels_csv"], "generic.labels_csv")
     boxes_path = require_file(settings["boxes_csv"], "generic.boxes_csv")
     labels = _read_csv(labels_path, LABEL_COLUMNS, "generic.labels_csv")
     if labels["video"].isna().any():
-        raise IngestError(f"{labels_path}: empty `video` cells in rows {np.flatnonzero(labels['video'].isna())[:5].tolist()}")
+        raise IngestError(
+            f"{labels_path}: empty `video` cells in rows {np.flatnonzero(labels['video'].isna())[:5].tolist()}"
+        )
     video_ids = sanitised_ids(labels["video"].tolist(), str(labels_path))
 
     classes = list(settings["classes"]) or sorted(set(labels["label_name"].dropna().astype(str)))
@@ -266,7 +282,9 @@ def ingest(
     ):
         label_name = "" if pd.isna(label_name) else str(label_name)
         if label_name not in class_index:
-            policy.bad(video_id, f"{labels_path}: unknown label {label_name!r} (classes: {classes})")
+            policy.bad(
+                video_id, f"{labels_path}: unknown label {label_name!r} (classes: {classes})"
+            )
             continue
         if split not in SPLITS:
             policy.bad(video_id, f"{labels_path}: split {split!r} is not one of {list(SPLITS)}")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.io
 from scipy.io.matlab import MatReadError
+from tqdm import tqdm
 
 from benchmark.atomic import write_csv_atomic
 from benchmark.datasets import IngestResult
@@ -175,8 +176,18 @@ def load_puppet_mask(path: Path) -> np.ndarray:
     try:
         part_mask = scipy.io.loadmat(str(path))["part_mask"]
     except KeyError as error:
-        raise IngestError(f"{path}: has no 'part_mask' variable; is this a JHMDB puppet_mask.mat?") from error
-    except (MatReadError, OSError, ValueError, TypeError) as error:
+        raise IngestError(
+            f"{path}: has no 'part_mask' variable; is this a JHMDB puppet_mask.mat?"
+        ) from error
+    except (
+        MatReadError,
+        OSError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        NotImplementedError,  # MATLAB v7.3 (HDF5) files, which scipy does not read
+    ) as error:
         raise IngestError(f"{path}: unreadable .mat file ({error})") from error
     part_mask = np.asarray(part_mask)
     if part_mask.ndim == 2:  # a single-frame mask loses its last axis in MATLAB
@@ -216,7 +227,9 @@ def write_truth_masks(out_dir: Path, masks: dict[str, ActorMasks], n_shards: int
         for video_id, actor_masks in sorted(masks.items())
     }
     index = pd.DataFrame(sorted(shas.items()), columns=["video_id", "mask_sha256"])
-    shards = np.array([shard_of(video_id, n_shards) for video_id in index["video_id"]], dtype=np.int64)
+    shards = np.array(
+        [shard_of(video_id, n_shards) for video_id in index["video_id"]], dtype=np.int64
+    )
     for shard in range(n_shards):
         write_csv_atomic(
             out_dir / "masks" / "truth" / "shards" / f"{shard_name(shard)}.csv",
@@ -234,14 +247,18 @@ def ingest(
     if subset not in SUBSETS:
         raise IngestError(f"dataset setting hmdb51.subset must be one of {SUBSETS}, got {subset!r}")
     if not settings["split_dir"]:
-        raise IngestError("dataset setting hmdb51.split_dir is empty; set it to HMDB51's split folder")
+        raise IngestError(
+            "dataset setting hmdb51.split_dir is empty; set it to HMDB51's split folder"
+        )
     split_dir = Path(settings["split_dir"])
     if not split_dir.is_dir():
         raise IngestError(f"{split_dir}: split folder not found (dataset setting hmdb51.split_dir)")
     videos = read_split_files(split_dir, int(settings["split"]))
     mask_files = jhmdb_mask_files(Path(settings["jhmdb_masks"])) if settings["jhmdb_masks"] else {}
     if subset != "all" and not settings["jhmdb_masks"]:
-        raise IngestError(f"hmdb51.subset {subset!r} needs hmdb51.jhmdb_masks (the puppet_mask folder)")
+        raise IngestError(
+            f"hmdb51.subset {subset!r} needs hmdb51.jhmdb_masks (the puppet_mask folder)"
+        )
     annotation_only = not settings["video_root"]
     if annotation_only and subset != "jhmdb":
         raise IngestError(
@@ -250,7 +267,9 @@ def ingest(
         )
     video_root = None if annotation_only else Path(settings["video_root"])
     if video_root is not None and not video_root.is_dir():
-        raise IngestError(f"{video_root}: video folder not found (dataset setting hmdb51.video_root)")
+        raise IngestError(
+            f"{video_root}: video folder not found (dataset setting hmdb51.video_root)"
+        )
     if subset == "jhmdb":
         videos = [v for v in videos if (v[0], v[1]) in mask_files]
     elif subset == "jhmdb_test":
@@ -259,10 +278,20 @@ def ingest(
     suffix = ".avi" if settings["video_format"] == "avi" else ""
     frames_fps = float(settings["frames_fps"])
 
-    rows, mask_arrays = [], {}
-    for video_id, (class_name, name, split_name) in zip(video_ids, videos, strict=True):
+    # Masks are kept RLE-encoded (a JHMDB video's boolean stack is ~3 MB; the set, gigabytes).
+    rows, annotated = [], {}
+    listed = tqdm(
+        zip(video_ids, videos, strict=True),
+        total=len(videos),
+        desc="read splits and masks",
+        unit="video",
+        mininterval=5,
+    )
+    for video_id, (class_name, name, split_name) in listed:
         if class_name not in CLASS_LABEL:
-            policy.bad(video_id, f"unknown class {class_name!r} (not one of HMDB51's 51) in {split_dir}")
+            policy.bad(
+                video_id, f"unknown class {class_name!r} (not one of HMDB51's 51) in {split_dir}"
+            )
             continue
         row = {
             "video_id": video_id,
@@ -279,12 +308,22 @@ def ingest(
         mask_file = mask_files.get((class_name, name))
         if mask_file is not None:
             try:
-                mask_arrays[video_id] = (mask_file, load_puppet_mask(mask_file))
+                masks = load_puppet_mask(mask_file)
             except IngestError as error:
                 policy.bad(video_id, str(error))
                 continue
+            provenance = {
+                "source": ANNOTATION_SOURCE,
+                "file": str(mask_file),
+                "mask_frames": len(masks),
+            }
+            annotated[video_id] = (
+                mask_file,
+                mask_boxes(video_id, masks),
+                actor_masks_from_arrays(video_id, "truth", {0: masks}, provenance=provenance),
+            )
             if annotation_only:
-                row["num_frames"], row["height"], row["width"] = mask_arrays[video_id][1].shape
+                row["num_frames"], row["height"], row["width"] = masks.shape
         rows.append(row)
     manifest = manifest_frame(rows)
     if not annotation_only:
@@ -294,19 +333,19 @@ def ingest(
     sizes = manifest.set_index("video_id")
     boxes = [empty_boxes()]
     mask_frames_short = 0
-    for video_id, (mask_file, masks) in mask_arrays.items():
+    for video_id, (mask_file, video_boxes, actor_masks) in annotated.items():
         if video_id not in sizes.index:
             continue
         video = sizes.loc[video_id]
-        if masks.shape[1:] != (video["height"], video["width"]):
+        if (actor_masks.height, actor_masks.width) != (video["height"], video["width"]):
             policy.bad(
                 video_id,
-                f"{mask_file}: mask size {masks.shape[2]}x{masks.shape[1]} differs from the "
+                f"{mask_file}: mask size {actor_masks.width}x{actor_masks.height} differs from the "
                 f"video's {video['width']}x{video['height']}",
             )
             continue
-        mask_frames_short += len(masks) < video["num_frames"]
-        boxes.append(mask_boxes(video_id, masks))
+        mask_frames_short += actor_masks.num_frames < video["num_frames"]
+        boxes.append(video_boxes)
     boxes = pd.concat(boxes, ignore_index=True)
     boxes = boxes[~boxes["video_id"].isin(policy.skipped_ids)]
     # Masks longer than the video show up here as boxes past the last frame.
@@ -314,18 +353,18 @@ def ingest(
 
     truth = {}
     num_frames = manifest.set_index("video_id")["num_frames"]
-    for video_id, (mask_file, masks) in mask_arrays.items():
-        if video_id not in num_frames.index:
-            continue
-        total = int(num_frames[video_id])
-        padded = np.zeros((total, *masks.shape[1:]), dtype=bool)
-        padded[: len(masks)] = masks
-        provenance = {"source": ANNOTATION_SOURCE, "file": str(mask_file), "mask_frames": len(masks)}
-        truth[video_id] = actor_masks_from_arrays(video_id, "truth", {0: padded}, provenance=provenance)
+    for video_id, (_, _, actor_masks) in annotated.items():
+        if video_id in num_frames.index:
+            # The mask file lists every frame of the video: frames past the mask's end are empty.
+            missing = int(num_frames[video_id]) - actor_masks.num_frames
+            actor_masks.frames.extend({} for _ in range(missing))
+            truth[video_id] = actor_masks
     shas = write_truth_masks(Path(out_dir), truth, n_shards)
     report["truth_masks"] = len(shas)
     report["masks_shorter_than_video"] = int(mask_frames_short)
-    report["splits"] = {split: int((manifest["split"] == split).sum()) for split in ("train", "val", "test")}
+    report["splits"] = {
+        split: int((manifest["split"] == split).sum()) for split in ("train", "val", "test")
+    }
     return IngestResult(
         manifest=manifest,
         boxes=boxes,

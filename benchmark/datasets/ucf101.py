@@ -60,10 +60,11 @@ CLASS_LABEL = {name: index for index, name in enumerate(UCF101_CLASSES)}
 
 @dataclass
 class VideoAnnotations:
-    """All tubes of a box file as flat arrays (one row per box), plus each video's frame count."""
+    """The tubes of a box file's wanted videos as flat arrays (one row per box), plus every
+    annotated video's frame count."""
 
-    num_frames: dict[str, int]  # source name -> frames
-    source_name: np.ndarray  # (N,) object
+    num_frames: dict[str, int]  # source name -> frames, for every video in the file
+    video_id: np.ndarray  # (N,) object: the id of the box's video
     frame: np.ndarray  # (N,) int64, 0-based
     actor: np.ndarray  # (N,) int64
     coords: np.ndarray  # (N, 4) float64 x1, y1, x2, y2 (x2/y2 exclusive)
@@ -81,7 +82,9 @@ def read_split_list(path: Path, with_labels: bool) -> list[str]:
             continue
         name = fields[0].removesuffix(".avi")
         if "/" not in name:
-            raise IngestError(f"{path}:{line_number}: expected 'Class/v_Class_gXX_cYY', got {line.strip()!r}")
+            raise IngestError(
+                f"{path}:{line_number}: expected 'Class/v_Class_gXX_cYY', got {line.strip()!r}"
+            )
         if with_labels and len(fields) > 1:
             class_name = name.split("/")[0]
             expected = CLASS_LABEL.get(class_name)
@@ -103,7 +106,9 @@ def check_class_index(path: Path) -> None:
             names.append(fields[-1])
     if tuple(names) != UCF101_CLASSES:
         differ = [
-            (i + 1, a, b) for i, (a, b) in enumerate(zip(names, UCF101_CLASSES, strict=False)) if a != b
+            (i + 1, a, b)
+            for i, (a, b) in enumerate(zip(names, UCF101_CLASSES, strict=False))
+            if a != b
         ]
         raise IngestError(
             f"{path}: classInd.txt does not match UCF101's 101 classes ({len(names)} names; first "
@@ -116,58 +121,71 @@ def _int(value: object) -> int:
     return int(np.asarray(value).astype(np.int64))
 
 
-def read_pyannot(path: Path) -> VideoAnnotations:
-    """Flatten `pyannot.pkl`: (x, y, w, h) -> (x1, y1, x1 + w, y1 + h), frames sf..ef-1."""
+def read_pyannot(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
+    """Flatten `pyannot.pkl` for the `wanted` videos (source name -> video_id):
+    (x, y, w, h) -> (x, y, x + w, y + h), frames sf..ef-1."""
     data = load_pickle(path)
     if not isinstance(data, dict):
-        raise IngestError(f"{path}: expected a dict of videos, got {type(data).__name__}; is this pyannot.pkl?")
-    num_frames, names, frames, actors, coords = {}, [], [], [], []
+        raise IngestError(
+            f"{path}: expected a dict of videos, got {type(data).__name__}; is this pyannot.pkl?"
+        )
+    num_frames, ids, frames, actors, coords = {}, [], [], [], []
     for name, video in data.items():
         try:
             num_frames[name] = _int(video["numf"])
+            if name not in wanted:
+                continue
             for actor, tube in enumerate(video["annotations"]):
                 start, end = _int(tube["sf"]), _int(tube["ef"])
                 xywh = np.asarray(tube["boxes"]).astype(np.float64).reshape(-1, 4)
                 if len(xywh) != end - start:
                     raise IngestError(
-                        f"{path}: {name} tube {actor} has {len(xywh)} boxes for frames {start}..{end - 1}"
+                        f"{path}: {name} tube {actor} has {len(xywh)} boxes for frames "
+                        f"{start}..{end - 1}; the file is damaged"
                     )
-                names.append(np.full(len(xywh), name, dtype=object))
+                ids.append(np.full(len(xywh), wanted[name], dtype=object))
                 frames.append(np.arange(start, end, dtype=np.int64))
                 actors.append(np.full(len(xywh), actor, dtype=np.int64))
                 coords.append(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1))
         except (KeyError, TypeError, ValueError) as error:
-            raise IngestError(f"{path}: video {name!r} is not in pyannot form ({error!r})") from error
-    return _flat(num_frames, names, frames, actors, coords)
+            raise IngestError(
+                f"{path}: video {name!r} is not in pyannot form ({error!r})"
+            ) from error
+    return _flat(num_frames, ids, frames, actors, coords)
 
 
-def read_ucf101v2(path: Path) -> VideoAnnotations:
-    """Flatten `UCF101v2-GT.pkl`: rows (frame 1-based, x1, y1, x2, y2) -> frame - 1."""
+def read_ucf101v2(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
+    """Flatten `UCF101v2-GT.pkl` for the `wanted` videos: rows (frame 1-based, x1, y1, x2, y2)."""
     data = load_pickle(path, encoding="latin1")
     if not isinstance(data, dict) or "gttubes" not in data or "nframes" not in data:
-        raise IngestError(f"{path}: expected a dict with 'gttubes' and 'nframes'; is this UCF101v2-GT.pkl?")
-    num_frames, names, frames, actors, coords = {}, [], [], [], []
+        raise IngestError(
+            f"{path}: expected a dict with 'gttubes' and 'nframes'; is this UCF101v2-GT.pkl?"
+        )
+    num_frames, ids, frames, actors, coords = {}, [], [], [], []
     for name, count in data["nframes"].items():
         num_frames[name] = _int(count)
     for name, by_label in data["gttubes"].items():
         if name not in num_frames:
-            raise IngestError(f"{path}: {name} has tubes but no nframes entry")
+            raise IngestError(f"{path}: {name} has tubes but no nframes entry; the file is damaged")
+        if name not in wanted:
+            continue
         try:
             tubes = [tube for label in sorted(by_label) for tube in by_label[label]]
             for actor, tube in enumerate(tubes):
                 rows = np.asarray(tube).astype(np.float64).reshape(-1, 5)
-                names.append(np.full(len(rows), name, dtype=object))
-                # A fractional frame number would be silently floored; frames are integers here.
+                ids.append(np.full(len(rows), wanted[name], dtype=object))
                 frames.append(np.round(rows[:, 0]).astype(np.int64) - 1)
                 actors.append(np.full(len(rows), actor, dtype=np.int64))
                 coords.append(rows[:, 1:5])
         except (AttributeError, TypeError, ValueError) as error:
-            raise IngestError(f"{path}: video {name!r} is not in UCF101v2-GT form ({error!r})") from error
-    return _flat(num_frames, names, frames, actors, coords)
+            raise IngestError(
+                f"{path}: video {name!r} is not in UCF101v2-GT form ({error!r})"
+            ) from error
+    return _flat(num_frames, ids, frames, actors, coords)
 
 
-def _flat(num_frames, names, frames, actors, coords) -> VideoAnnotations:
-    if not names:
+def _flat(num_frames, ids, frames, actors, coords) -> VideoAnnotations:
+    if not ids:
         return VideoAnnotations(
             num_frames,
             np.empty(0, dtype=object),
@@ -177,19 +195,23 @@ def _flat(num_frames, names, frames, actors, coords) -> VideoAnnotations:
         )
     return VideoAnnotations(
         num_frames,
-        np.concatenate(names),
+        np.concatenate(ids),
         np.concatenate(frames),
         np.concatenate(actors),
         np.concatenate(coords),
     )
 
 
-def read_box_file(box_source: str, path: Path) -> VideoAnnotations:
+def read_box_file(box_source: str, path: Path, wanted: dict[str, str]) -> VideoAnnotations:
+    """The boxes of the `wanted` videos (source name -> video_id) from a pyannot / UCF101v2 file."""
     if box_source == "pyannot":
-        return read_pyannot(path)
+        return read_pyannot(path, wanted)
     if box_source == "ucf101v2":
-        return read_ucf101v2(path)
-    raise IngestError(f"dataset setting ucf101.box_source must be one of {sorted(ANNOTATION_SOURCES)}, got {box_source!r}")
+        return read_ucf101v2(path, wanted)
+    raise IngestError(
+        f"dataset setting ucf101.box_source must be one of {sorted(ANNOTATION_SOURCES)}, "
+        f"got {box_source!r}"
+    )
 
 
 def _video_list(settings: dict) -> tuple[list[str], list[str]]:
@@ -201,7 +223,9 @@ def _video_list(settings: dict) -> tuple[list[str], list[str]]:
             "least one (UCF101's trainlist01.txt / testlist01.txt, or the UCF101-24 test list)"
         )
     lists = {
-        key: read_split_list(require_file(settings[key], f"ucf101.{key}"), with_labels=key == "train_list")
+        key: read_split_list(
+            require_file(settings[key], f"ucf101.{key}"), with_labels=key == "train_list"
+        )
         if settings[key]
         else []
         for key in keys
@@ -239,7 +263,11 @@ def ingest(
     video_ids = sanitised_ids(names, "ucf101 split lists")
     box_source = settings["box_source"]
     annotations = (
-        read_box_file(box_source, require_file(settings["box_file"], "ucf101.box_file"))
+        read_box_file(
+            box_source,
+            require_file(settings["box_file"], "ucf101.box_file"),
+            dict(zip(names, video_ids, strict=True)),
+        )
         if settings["box_file"]
         else None
     )
@@ -251,14 +279,19 @@ def ingest(
         )
     video_root = Path(settings["video_root"]) if not annotation_only else None
     if video_root is not None and not video_root.is_dir():
-        raise IngestError(f"{video_root}: video folder not found (dataset setting ucf101.video_root)")
+        raise IngestError(
+            f"{video_root}: video folder not found (dataset setting ucf101.video_root)"
+        )
     suffix = ".avi" if settings["video_format"] == "avi" else ""
 
     rows = []
     for index, (video_id, name) in enumerate(zip(video_ids, names, strict=True)):
         class_name = name.split("/")[0]
         if class_name not in CLASS_LABEL:
-            policy.bad(video_id, f"unknown class {class_name!r} (not one of UCF101's 101 classes) in {name}")
+            policy.bad(
+                video_id,
+                f"unknown class {class_name!r} (not one of UCF101's 101 classes) in {name}",
+            )
             continue
         if annotation_only and name not in annotations.num_frames:
             policy.bad(
@@ -288,12 +321,11 @@ def ingest(
 
     boxes = empty_boxes()
     if annotations is not None and len(manifest):
-        id_of = dict(zip(manifest["source_name"], manifest["video_id"], strict=True))
-        listed = pd.Series(annotations.source_name).map(id_of)
-        keep = listed.notna().to_numpy()
+        # Boxes of videos already left out (unknown class, unreadable) leave with them.
+        keep = pd.Series(annotations.video_id).isin(set(manifest["video_id"])).to_numpy()
         boxes = pd.DataFrame(
             {
-                "video_id": listed[keep].to_numpy(dtype=object),
+                "video_id": annotations.video_id[keep],
                 "frame": annotations.frame[keep],
                 "actor": annotations.actor[keep],
                 "x1": annotations.coords[keep, 0],
@@ -302,19 +334,25 @@ def ingest(
                 "y2": annotations.coords[keep, 3],
             }
         )
+        id_of = dict(zip(manifest["source_name"], manifest["video_id"], strict=True))
         # Every video of the UCF101-24 list is annotated; one that is not is a wrong box file.
         if settings["test_list_24"]:
             annotated = set(annotations.num_frames)
             for name in read_split_list(Path(settings["test_list_24"]), with_labels=False):
                 if name in id_of and name not in annotated:
-                    policy.bad(id_of[name], f"{name} (UCF101-24 test list) has no entry in {settings['box_file']}")
+                    policy.bad(
+                        id_of[name],
+                        f"{name} (UCF101-24 test list) has no entry in {settings['box_file']}",
+                    )
     boxes, manifest, report = check_boxes(boxes, manifest, policy)
     if annotations is not None and not annotation_only:
         declared = manifest["source_name"].map(annotations.num_frames)
         report["frame_count_differs_from_box_file"] = int(
             (declared.notna() & (declared != manifest["num_frames"])).sum()
         )
-    report["splits"] = {split: int((manifest["split"] == split).sum()) for split in ("train", "val", "test")}
+    report["splits"] = {
+        split: int((manifest["split"] == split).sum()) for split in ("train", "val", "test")
+    }
     return IngestResult(
         manifest=manifest,
         boxes=boxes,
