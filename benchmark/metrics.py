@@ -36,6 +36,14 @@ from benchmark.manifest import read_manifest
 from benchmark.runtime import set_threads
 
 PROTOCOLS = ("scuba", "scufo", "conflfg")
+# Per-source figure -> name of its mean over background sources.
+AVERAGED_METRICS = {
+    "scuba": "scuba_avg",
+    "scufo": "scufo_avg",
+    "contra": "contra_avg",
+    "static_max_prob": "static_max_prob",
+}
+CONFLFG_METRICS = ("conflfg", "conflfg_static", "conflfg_moving_gt_static")
 ITEM_COLUMNS = [
     "item_id",
     "video_id",
@@ -138,12 +146,42 @@ def config_evaluation_sets(config: dict) -> list[EvalSet]:
     )
 
 
-def config_seeds(config: dict) -> list[int]:
-    return [int(seed) for seed in config["training"]["seeds"]]
+def config_run_seeds(config: dict) -> dict[str, list[int]]:
+    """{run name: training seeds}; a run's own `training.seeds` overrides `training.seeds`."""
+    shared = config["training"]["seeds"]
+    return {
+        run["name"]: [int(seed) for seed in (run.get("training") or {}).get("seeds", shared)]
+        for run in config["runs"]
+    }
 
 
-def config_run_names(config: dict) -> list[str]:
-    return [run["name"] for run in config["runs"]]
+def config_prediction_files(config: dict, results: str | os.PathLike) -> list[str]:
+    """Every prediction file the config's runs × seeds must provide (the workflow's inputs)."""
+    sets = config_evaluation_sets(config)
+    return [
+        eval_set.prediction_path(Path(results) / "runs" / run / f"seed{seed}").as_posix()
+        for run, seeds in config_run_seeds(config).items()
+        for seed in seeds
+        for eval_set in sets
+    ]
+
+
+def config_training_records(config: dict, results: str | os.PathLike) -> list[str]:
+    """`runs/<run>/seed<k>/metrics.json` of every configured run × seed."""
+    return [
+        (Path(results) / "runs" / run / f"seed{seed}" / "metrics.json").as_posix()
+        for run, seeds in config_run_seeds(config).items()
+        for seed in seeds
+    ]
+
+
+def config_item_tables(config: dict, results: str | os.PathLike) -> list[str]:
+    """`bench/<variant>/<protocol>-<bg_source>/items.csv` of every scored set."""
+    return [
+        eval_set.items_path(results).as_posix()
+        for eval_set in config_evaluation_sets(config)
+        if eval_set.protocol != "iid"
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,9 +570,14 @@ def score_seed(
                 raise MetricsError(f"{scuba.items_path(bench.results_dir)}: {error}") from error
             scores.contra_items[(variant, source)] = indicator
             scores.values[(variant, source, "contra")] = 100.0 * float(indicator.mean())
-        for metric in ("scuba", "scufo", "contra", "static_max_prob"):
+        # "Avg" = unweighted mean over background sources (the paper's Avg columns).
+        for metric, name in AVERAGED_METRICS.items():
             per_source = [scores.values[(variant, s, metric)] for s in bench.bg_sources]
-            scores.values[(variant, "", f"{metric}_avg")] = float(np.mean(per_source))
+            scores.values[(variant, "", name)] = float(np.mean(per_source))
+        for metric in CONFLFG_METRICS:
+            per_source = [scores.values[(variant, s, metric)] for s in bench.conflfg_sources]
+            if per_source:
+                scores.values[(variant, "", metric)] = float(np.mean(per_source))
     return scores
 
 
@@ -609,19 +652,25 @@ def seed_mean_indicators(seed_scores: Sequence[SeedScores], variant: str, source
 
 
 def bootstrap_average_ci(
-    per_source: Sequence[np.ndarray], samples: int, level: float, rng: np.random.Generator
+    per_source: Sequence[np.ndarray],
+    samples: int,
+    level: float,
+    rngs: Sequence[np.random.Generator],
 ) -> tuple[float, float]:
     """Percentile interval (in percent) of the unweighted mean over sources of per-item means.
 
-    Each source's items are resampled with replacement independently, as the sets are independent
-    draws; the statistic is computed as the table's point estimate is (mean of source means).
+    Each source's items are resampled with replacement independently (source *i* with `rngs[i]`,
+    so the interval does not depend on the order the sources are listed in); the statistic is
+    computed as the table's point estimate is (mean of source means).
     """
+    if len(rngs) != len(per_source):
+        raise MetricsError("bootstrap needs one generator per source")
     if samples < 1:
         raise MetricsError("bootstrap samples must be at least 1")
     if not 0 < level < 1:
         raise MetricsError(f"confidence level must be in (0, 1), got {level}")
     totals = np.zeros(samples, dtype=np.float64)
-    for values in per_source:
+    for values, rng in zip(per_source, rngs, strict=True):
         values = np.asarray(values, dtype=np.float64)
         if values.size == 0:
             raise MetricsError("cannot bootstrap an empty set")
@@ -652,8 +701,8 @@ def contra_ci(
 ) -> tuple[float, float]:
     """Bootstrap interval over items for a run's Avg Contra (seed-averaged) on one variant."""
     per_source = [seed_mean_indicators(seed_scores, variant, s).to_numpy() for s in bg_sources]
-    rng = bootstrap_rng(seed, "contra", variant, seed_scores[0].run)
-    return bootstrap_average_ci(per_source, samples, level, rng)
+    rngs = [bootstrap_rng(seed, "contra", variant, seed_scores[0].run, s) for s in bg_sources]
+    return bootstrap_average_ci(per_source, samples, level, rngs)
 
 
 def paired_difference(
@@ -681,8 +730,11 @@ def paired_difference(
                 f"were scored on different items (e.g. {_few(sorted(set(a.index) ^ set(b.index)))})"
             )
         per_source.append((a - b.reindex(a.index)).to_numpy())
-    rng = bootstrap_rng(seed, "contra_diff", variant, run_b[0].run, run_a[0].run)
-    low, high = bootstrap_average_ci(per_source, samples, level, rng)
+    rngs = [
+        bootstrap_rng(seed, "contra_diff", variant, run_b[0].run, run_a[0].run, s)
+        for s in bg_sources
+    ]
+    low, high = bootstrap_average_ci(per_source, samples, level, rngs)
     diff = 100.0 * float(np.mean([values.mean() for values in per_source]))
     return {"diff": diff, "ci_lo": low, "ci_hi": high}
 
@@ -785,6 +837,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--seeds", nargs="+", type=int, help="seed folders to read (default: every seed<k>/)"
+        )
+        sub.add_argument(
+            "--conflfg-sources",
+            nargs="*",
+            help="Confl-FG background sources (default: every conflfg-<source>/)",
         )
         sub.add_argument(
             "--bootstrap-samples", type=int, default=1000, help="bootstrap resamples (default 1000)"

@@ -39,8 +39,7 @@ from benchmark.metrics import (
     aggregate_seeds,
     config_bg_sources,
     config_conflfg_sources,
-    config_run_names,
-    config_seeds,
+    config_run_seeds,
     contra_ci,
     paired_difference,
     per_seed_table,
@@ -475,28 +474,34 @@ def _markdown_table(
     return "\n".join(lines) + "\n"
 
 
+# One pass, character by character, so no replacement is escaped again.
+_LATEX_CHARACTERS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"$<$",
+    ">": r"$>$",
+    "±": r"$\pm$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "Δ": r"$\Delta$",
+    "–": "--",
+}
+
+
 def _latex_escape(text: str) -> str:
-    for char, escaped in (
-        ("\\", r"\textbackslash{}"),
-        ("&", r"\&"),
-        ("%", r"\%"),
-        ("_", r"\_"),
-        ("#", r"\#"),
-        ("$", r"\$"),
-        ("{", r"\{"),
-        ("}", r"\}"),
-    ):
-        text = text.replace(char, escaped)
-    return text
+    return "".join(_LATEX_CHARACTERS.get(char, char) for char in text)
 
 
 def _latex_cell(text: str) -> str:
-    if text == "–":
-        return "--"
-    if " ± " in text:
-        mean, std = text.split(" ± ")
-        return f"{mean} $\\pm$ {std}"
-    return _latex_escape(text)
+    return "--" if text == "–" else _latex_escape(text)
 
 
 def _latex_table(
@@ -513,11 +518,7 @@ def _latex_table(
         f"\\label{{{label}}}",
         r"\begin{tabular}{" + "".join(align) + "}",
         r"\toprule",
-        " & ".join(
-            _latex_escape(h).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
-            for h in header
-        )
-        + r" \\",
+        " & ".join(_latex_escape(h) for h in header) + r" \\",
         r"\midrule",
     ]
     lines += [" & ".join(_latex_cell(c) for c in row) + r" \\" for row in rows]
@@ -789,7 +790,8 @@ def write_tables(
             out_dir, "paper_comparison", comparison, render_paper_comparison(comparison)
         )
     scores = per_seed_table(runs)
-    write_csv_atomic(out_dir / "scores_per_seed.csv", _round_frame(scores, []))
+    scores["value"] = scores["value"].round(6)
+    write_csv_atomic(out_dir / "scores_per_seed.csv", scores)
     written.append(out_dir / "scores_per_seed.csv")
     chance = 100.0 / runs[0].seeds[0].num_classes if runs else None
     written.append(plot_scuba_vs_scufo(summary, out_dir / "scuba_vs_scufo.png", chance=chance))
@@ -829,9 +831,9 @@ def run_from_config(config: dict) -> list[Path]:
         config_bg_sources(config),
         config_conflfg_sources(config),
     )
-    seeds = config_seeds(config)
     run_dirs = {
-        name: seed_dirs(results / "runs" / name, seeds) for name in config_run_names(config)
+        name: seed_dirs(results / "runs" / name, seeds)
+        for name, seeds in config_run_seeds(config).items()
     }
     runs = score_runs(bench, run_dirs)
     return write_tables(bench, runs, results / "tables", settings_from_config(config))
