@@ -257,6 +257,12 @@ def _schema(name: str) -> dict:
     return yaml.safe_load((SCHEMA_DIR / name).read_text())
 
 
+def _is_integral(value: object) -> bool:
+    if isinstance(value, str):
+        return value.lstrip("-").isdigit()
+    return isinstance(value, float) and value.is_integer()
+
+
 def validate_rows(
     frame: pd.DataFrame, schema: dict, path: str | os.PathLike, what: str
 ) -> pd.DataFrame:
@@ -279,12 +285,9 @@ def validate_rows(
         for key, value in record.items():
             if isinstance(value, np.generic):
                 value = record[key] = value.item()
-            if key in integers and value is not None:
-                # CSV cells arrive as text, nullable integer columns as floats: coerce exact ones.
-                if isinstance(value, str) and value.lstrip("-").isdigit():
-                    record[key] = int(value)
-                elif isinstance(value, float) and value.is_integer():
-                    record[key] = int(value)
+            # CSV cells arrive as text, nullable integer columns as floats: coerce exact ones.
+            if key in integers and _is_integral(value):
+                record[key] = int(value)
         error = next(iter(validator.iter_errors(record)), None)
         if error is not None:
             field = ".".join(str(p) for p in error.absolute_path) or "(row)"
@@ -316,7 +319,9 @@ class BackgroundSource:
     @classmethod
     def from_config(cls, entry: dict) -> BackgroundSource:
         if entry["kind"] == "folder" and not entry.get("path"):
-            raise BackgroundError(f"backgrounds.sources: folder source {entry['name']!r} needs a path")
+            raise BackgroundError(
+                f"backgrounds.sources: folder source {entry['name']!r} needs a path"
+            )
         return cls(entry["name"], entry["kind"], entry.get("path", ""))
 
     @property
@@ -409,17 +414,21 @@ def build_source(
                 image, params = generate_background(source.kind, seed, source.name, video_id, k)
                 relative = f"backgrounds/{source.name}/images/{video_id}__{k}.png"
                 write_image(results / relative, image)
-                rows.append([f"{video_id}__{k}", source.name, relative, pixels_sha256(image), params])
+                rows.append(
+                    [f"{video_id}__{k}", source.name, relative, pixels_sha256(image), params]
+                )
         table = pd.DataFrame(rows, columns=BACKGROUND_COLUMNS)
     write_backgrounds_table(out / "backgrounds.csv", table)
     return table
 
 
-def test_video_ids(results: Path) -> list[str]:
+def split_video_ids(results: Path, split: str = "test") -> list[str]:
+    """The manifest's videos of one split, sorted (generated backgrounds cover every test video,
+    approved or not, so a review decision never changes another item's background)."""
     from benchmark.manifest import read_manifest
 
     manifest = read_manifest(results / "manifest.csv")
-    return sorted(manifest.loc[manifest["split"] == "test", "video_id"])
+    return sorted(manifest.loc[manifest["split"] == split, "video_id"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--source {args.source!r} is not in backgrounds.sources {sorted(sources)}")
     source = sources[args.source]
     started = time.perf_counter()
-    video_ids = test_video_ids(results) if source.generated else []
+    video_ids = split_video_ids(results) if source.generated else []
     table = build_source(
         source,
         results,

@@ -105,20 +105,42 @@ def paste_actor(frame: np.ndarray, mask: np.ndarray, background: np.ndarray) -> 
     return np.where(np.asarray(mask, dtype=bool)[..., None], frame, resized)
 
 
-def composite_clip(frames: np.ndarray, masks: np.ndarray, background: np.ndarray) -> np.ndarray:
+def composite_clip(
+    frames: np.ndarray, masks: np.ndarray, background: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Whole clip at once: (T, H, W, 3) frames, (T, H, W) bool masks -> (T, H, W, 3) uint8.
 
     Same pixels as `paste_actor` frame by frame. The background is resized once (it is the same
-    still for every frame) and written with one broadcast copy; the actor pixels are then copied
-    over in place, so the clip is touched twice and no float temporaries are made.
+    still for every frame) and pasted around the actor by `paste_clip`. No float temporaries;
+    NumPy's `copyto(where=)` / `where` do the same ~15-25x slower (perf/README_assembly.md).
+    `out` (same shape as frames) is reused when given: the versions x sources items of one video
+    then write into one buffer instead of page-faulting a fresh one each time.
     """
     if frames.shape[:3] != masks.shape:
         raise AssemblyError(f"masks {masks.shape} do not match frames {frames.shape[:3]}")
     height, width = frames.shape[1:3]
     resized = resize_background(background, width, height)
-    out = np.empty_like(frames)
-    out[...] = resized
-    np.copyto(out, frames, where=masks[..., None])
+    return paste_clip(np.ascontiguousarray(frames), masks, resized, out)
+
+
+def paste_clip(
+    frames: np.ndarray, masks: np.ndarray, still: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(T, H, W, 3) frames where (T, H, W) masks, else the (H, W, 3) `still` image.
+
+    The clip is copied whole (one large memcpy), then the still is copied over the background
+    pixels frame by frame with OpenCV's SIMD masked copy while the frame is in cache; measured
+    faster than filling with the still first and copying the actor in (perf/README_assembly.md).
+    """
+    import cv2
+
+    background = np.logical_not(masks).view(np.uint8)
+    if out is None:
+        out = frames.copy()
+    else:
+        np.copyto(out, frames)
+    for t in range(len(frames)):
+        cv2.copyTo(still, background[t], out[t])
     return out
 
 
@@ -142,8 +164,9 @@ def choose_static_frame(
     candidates = np.unique(clip[nonempty[clip]])
     if candidates.size == 0:
         candidates = np.flatnonzero(nonempty)
-    if candidates.size == 0:
-        candidates = np.unique(clip)[len(np.unique(clip)) // 2 : len(np.unique(clip)) // 2 + 1]
+    if candidates.size == 0:  # a pure-background item: freeze the clip's middle frame
+        frames = np.unique(clip)
+        candidates = frames[len(frames) // 2 : len(frames) // 2 + 1]
     if rule == "middle":
         return int(candidates[len(candidates) // 2])
     return int(candidates[int(rng.integers(len(candidates)))])
@@ -170,16 +193,51 @@ def write_jpeg_zip(
             archive.writestr(info, buffer.getvalue())
 
 
+def write_mp4(
+    path: str | os.PathLike, frames: np.ndarray, fps: float, *, crf: int, pix_fmt: str
+) -> None:
+    """H.264 with a chosen chroma layout, atomically. `yuv444p` keeps full-resolution chroma, so the
+    background's colour does not bleed into the actor at the mask boundary as with yuv420p
+    (perf/README_assembly.md); one encoder thread, because x264's output depends on its thread
+    count and items must be byte-identical whatever `--threads` a rebuild uses."""
+    from fractions import Fraction
+
+    import av
+
+    height, width = frames.shape[1:3]
+    if pix_fmt == "yuv420p" and (height % 2 or width % 2):
+        raise AssemblyError(f"{path}: yuv420p H.264 needs even frame sizes, got {width}x{height}")
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.pix_fmt = pix_fmt
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        stream.width, stream.height = width, height
+        stream.codec_context.thread_count = 1
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
 @dataclass(frozen=True)
 class ItemFormat:
     kind: str  # jpeg_zip | mp4
     crf: int
     jpeg_quality: int
     jpeg_subsampling: str
+    pix_fmt: str = "yuv444p"
 
     @classmethod
     def from_config(cls, bench: dict) -> ItemFormat:
-        return cls(bench["item_format"], bench["crf"], bench["jpeg_quality"], bench["jpeg_subsampling"])
+        return cls(
+            bench["item_format"],
+            bench["crf"],
+            bench["jpeg_quality"],
+            bench["jpeg_subsampling"],
+            bench["mp4_pix_fmt"],
+        )
 
     @property
     def suffix(self) -> str:
@@ -187,13 +245,11 @@ class ItemFormat:
 
     def write(self, path: Path, frames: np.ndarray, fps: float) -> None:
         if self.kind == "jpeg_zip":
-            write_jpeg_zip(path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling)
+            write_jpeg_zip(
+                path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling
+            )
         else:
-            from benchmark.video import write_video
-
-            # One encoder thread: x264's output depends on its thread count, and items must be
-            # byte-identical whatever `--threads` / `--cores` a rebuild uses.
-            write_video(path, frames, fps, crf=self.crf, threads=1)
+            write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt)
 
 
 def remove_stale_temporaries(path: Path) -> None:
@@ -219,7 +275,8 @@ def validate_items(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame
         frame[column] = pd.to_numeric(frame[column]).astype(np.int64)
     for column in ("static_label", "static_frame"):
         frame[column] = pd.to_numeric(frame[column]).astype("Int64")
-    duplicated = frame.loc[frame["item_id"].duplicated(), "item_id"]
+    # Shard tables hold every source; an item id is unique within its source (its items.csv).
+    duplicated = frame.loc[frame.duplicated(["source", "item_id"]), "item_id"]
     if len(duplicated):
         raise ItemCollisionError(f"{path}: item id(s) listed twice: {sorted(set(duplicated))[:5]}")
     return frame.reset_index(drop=True)
@@ -285,8 +342,13 @@ class Assembly:
         unknown = sorted(set(approved["video_id"]) - set(self.manifest.index))
         if unknown:
             raise AssemblyError(f"{path}: videos not in manifest.csv: {unknown[:5]}")
-        tests = self.manifest.loc[approved["video_id"]]
-        tests = tests[tests["split"] == "test"]
+        chosen = self.manifest.loc[approved["video_id"]]
+        tests = chosen[chosen["split"] == "test"]
+        if len(tests) < len(chosen):  # benchmarks are built on the test split only; say so
+            print(
+                f"{path}: {len(chosen) - len(tests)} approved non-test video(s) not used",
+                file=sys.stderr,
+            )
         return sorted(tests["video_id"])
 
     def shard_videos(self, shard: str) -> list[str]:
@@ -298,8 +360,16 @@ class Assembly:
         return configured_sources(self.config)
 
     @cached_property
-    def libraries(self) -> dict[str, BackgroundLibrary]:
-        return {s.name: BackgroundLibrary.load(s, self.results, self.seed) for s in self.sources}
+    def _libraries(self) -> dict[str, BackgroundLibrary]:
+        return {}
+
+    def library(self, name: str) -> BackgroundLibrary:
+        """One source's backgrounds, loaded on first use (a Confl-FG job reads only its stripes).
+        Jobs load them before starting threads, so the cache is never filled concurrently."""
+        if name not in self._libraries:
+            source = {s.name: s for s in self.sources}[name]
+            self._libraries[name] = BackgroundLibrary.load(source, self.results, self.seed)
+        return self._libraries[name]
 
     @cached_property
     def item_format(self) -> ItemFormat:
@@ -354,7 +424,12 @@ class Assembly:
 
 
 def _skip_row(assembly: Assembly, video_id: str, error: Exception) -> dict:
-    return {"video_id": video_id, "mask_source": assembly.variant, "stage": STAGE, "reason": str(error)}
+    return {
+        "video_id": video_id,
+        "mask_source": assembly.variant,
+        "stage": STAGE,
+        "reason": str(error),
+    }
 
 
 SKIPPABLE = (VideoReadError, MaskFileError, AssemblyError, ManifestError)
@@ -373,6 +448,7 @@ def _map_videos(assembly: Assembly, videos: list[str], work, threads: int) -> tu
             return [], _skip_row(assembly, video_id, error)
 
     if threads > 1:
+        _ = assembly.annotated_frames, assembly.video_set  # load shared tables before the threads
         with ThreadPoolExecutor(threads) as pool:
             results = list(pool.map(guarded, videos))
     else:
@@ -400,11 +476,12 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
     label = int(assembly.manifest.at[video_id, "label"])
     fmt = assembly.item_format
     rows = []
+    buffer = np.empty_like(clip)  # one output buffer for every item of the video
     for source in assembly.sources:
-        library = assembly.libraries[source.name]
+        library = assembly.library(source.name)
         for k in range(assembly.bench["versions"]):
             background_id = library.background_id(video_id, k)
-            composited = composite_clip(clip, clip_masks, library.image(background_id))
+            composited = composite_clip(clip, clip_masks, library.image(background_id), buffer)
             scuba_id = item_id(video_id, k)
             relative = assembly.item_path("scuba", source.name, scuba_id, fmt.suffix)
             target = assembly.results / relative
@@ -412,7 +489,9 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
             fmt.write(target, composited, fps)
             decoded, _ = read_video(target)
             if decoded.shape != composited.shape:
-                raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {composited.shape}")
+                raise AssemblyError(
+                    f"{target}: decodes to {decoded.shape}, wrote {composited.shape}"
+                )
             rows.append(
                 _item_row(
                     item_id=scuba_id,
@@ -437,6 +516,8 @@ def run_scuba_shard(config: dict, variant: str, shard: str, threads: int = 1) ->
     assembly = Assembly(config, variant)
     _check_mask_index(assembly, shard)
     videos = assembly.shard_videos(shard)
+    for source in assembly.sources:
+        assembly.library(source.name)
     rows, skipped = _map_videos(assembly, videos, lambda v: scuba_video(assembly, v), threads)
     write_skipped(assembly.shard_table("scuba", shard, skipped=True), skipped)
     return write_items(assembly.shard_table("scuba", shard), rows)
@@ -446,7 +527,9 @@ def _check_mask_index(assembly: Assembly, shard: str) -> None:
     """Every video of the shard must be in the mask source's shard index (its masks exist)."""
     index_path = assembly.results / "masks" / assembly.variant / "shards" / f"{shard}.csv"
     if not index_path.exists():
-        raise AssemblyError(f"{index_path}: mask index not found; build mask source {assembly.variant!r}")
+        raise AssemblyError(
+            f"{index_path}: mask index not found; build mask source {assembly.variant!r}"
+        )
     index = pd.read_csv(index_path, dtype=str, keep_default_na=False)
     missing = sorted(set(assembly.shard_videos(shard)) - set(index["video_id"]))
     if missing and assembly.config["on_error"] != "skip":
@@ -464,13 +547,15 @@ def scufo_items(assembly: Assembly, scuba: pd.DataFrame) -> list[dict]:
     """One SCUFO item per SCUBA row of one video: a frozen frame of the decoded SCUBA item."""
     video_id = scuba["video_id"].iloc[0]
     masks = read_actor_masks(mask_path(assembly.results / "masks", assembly.variant, video_id))
-    nonempty_source = np.array([bool(masks.frames[t]) and masks.frame_mask(t).any() for t in range(masks.num_frames)])
+    nonempty_source = masks.foreground().reshape(masks.num_frames, -1).any(axis=1)
     clip_cfg = assembly.bench["test_clip"]
     rows = []
     for row in scuba.itertuples(index=False):
         decoded, _ = read_video(assembly.results / row.path)
         if len(decoded) != row.frames:
-            raise AssemblyError(f"{assembly.results / row.path}: {len(decoded)} frames, items.csv says {row.frames}")
+            raise AssemblyError(
+                f"{assembly.results / row.path}: {len(decoded)} frames, items.csv says {row.frames}"
+            )
         nonempty = nonempty_source[row.first_frame : row.first_frame + row.frames]
         clip = test_clip_indices(row.frames, clip_cfg["frames"], clip_cfg["stride"])
         rng = item_rng(assembly.seed, "scufo", row.source, video_id, row.version)
@@ -523,11 +608,15 @@ def conflfg_partner(seed: int, video_id: str, label: int, candidates: pd.DataFra
     (seed, video_id, candidate_id) — it changes only if that candidate leaves the set."""
     others = candidates.loc[candidates["label"] != label, "video_id"]
     if others.empty:
-        raise AssemblyError(f"Confl-FG: no test video of a class other than {label} for {video_id!r}")
+        raise AssemblyError(
+            f"Confl-FG: no test video of a class other than {label} for {video_id!r}"
+        )
     return min(others, key=lambda c: stable_digest(seed, video_id, c))
 
 
-def static_actor(assembly: Assembly, partner: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+def static_actor(
+    assembly: Assembly, partner: str, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(frame, mask, source frame) of the partner's static actor: the annotated frame nearest the
     middle of its annotated frames whose mask is not empty, resized to (height, width) if needed."""
     frames, _, masks, foreground = assembly.load_video(partner)
@@ -550,7 +639,7 @@ def static_actor(assembly: Assembly, partner: str, height: int, width: int) -> t
 
 def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
     settings = assembly.bench["conflfg"]
-    library = assembly.libraries[settings["background"]]
+    library = assembly.library(settings["background"])
     candidates = assembly.manifest.loc[assembly.video_set, ["video_id", "label"]]
     label = int(assembly.manifest.at[video_id, "label"])
     partner = conflfg_partner(assembly.seed, video_id, label, candidates)
@@ -564,9 +653,7 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
         background_id = library.background_id(video_id, k)
         # Static actor on the background first, then the moving actor on top of both.
         still = paste_actor(static_frame, static_mask, library.image(background_id))
-        composited = np.empty_like(clip)
-        composited[...] = still
-        np.copyto(composited, clip, where=clip_masks[..., None])
+        composited = paste_clip(np.ascontiguousarray(clip), clip_masks, still)
         conflfg_id = item_id(video_id, k)
         relative = assembly.item_path("conflfg", library.source.name, conflfg_id, fmt.suffix)
         target = assembly.results / relative
@@ -605,6 +692,7 @@ def run_conflfg_shard(config: dict, variant: str, shard: str, threads: int = 1) 
             "source of backgrounds.sources"
         )
     videos = assembly.shard_videos(shard)
+    assembly.library(source.name)
     rows, skipped = _map_videos(assembly, videos, lambda v: conflfg_video(assembly, v), threads)
     write_skipped(assembly.shard_table("conflfg", shard, skipped=True), skipped)
     return write_items(assembly.shard_table("conflfg", shard), rows)
@@ -639,13 +727,13 @@ def _read_shard_tables(results: Path, variant: str, protocol: str, n_shards: int
     for k in range(n_shards):
         path = results / "bench" / variant / "shards" / protocol / f"{shard_name(k)}.csv"
         table = read_items(path)
-        for item in table["item_id"]:
-            if item in origin:
+        for item, source in zip(table["item_id"], table["source"], strict=True):
+            if (item, source) in origin:
                 raise ItemCollisionError(
-                    f"item id {item!r} ({variant}/{protocol}) is in both {origin[item]} and {path}; "
-                    "delete stale shard tables and rebuild"
+                    f"item id {item!r} ({variant}/{protocol}-{source}) is in both "
+                    f"{origin[item, source]} and {path}; delete stale shard tables and rebuild"
                 )
-            origin[item] = path
+            origin[item, source] = path
         frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ITEM_COLUMNS)
 
@@ -664,11 +752,24 @@ def collect_items(config: dict) -> dict[tuple[str, str, str], int]:
     for variant in variants:
         for protocol in ("scuba", "conflfg") if bench["conflfg"]["enabled"] else ("scuba",):
             for k in range(n_shards):
-                path = results / "bench" / variant / "shards" / protocol / f"{shard_name(k)}.skipped.csv"
+                path = (
+                    results
+                    / "bench"
+                    / variant
+                    / "shards"
+                    / protocol
+                    / f"{shard_name(k)}.skipped.csv"
+                )
                 if not path.exists():
-                    raise AssemblyError(f"{path}: shard skip list not found; the shard did not finish")
+                    raise AssemblyError(
+                        f"{path}: shard skip list not found; the shard did not finish"
+                    )
                 skipped_rows.append(pd.read_csv(path, dtype=str, keep_default_na=False))
-    skipped = pd.concat(skipped_rows, ignore_index=True) if skipped_rows else pd.DataFrame(columns=SKIPPED_COLUMNS)
+    skipped = (
+        pd.concat(skipped_rows, ignore_index=True)
+        if skipped_rows
+        else pd.DataFrame(columns=SKIPPED_COLUMNS)
+    )
     skipped = skipped.drop_duplicates().sort_values(["video_id", "mask_source", "reason"])
     gone = set(skipped["video_id"])
     write_csv_atomic(results / "bench" / "skipped.csv", skipped[SKIPPED_COLUMNS])
@@ -697,7 +798,9 @@ def collect_items(config: dict) -> dict[tuple[str, str, str], int]:
     for variant in variants[1:]:
         if video_sets[variant] != video_sets[first]:
             diff = sorted(set(video_sets[variant]) ^ set(video_sets[first]))[:5]
-            raise AssemblyError(f"variants {first!r} and {variant!r} cover different videos: {diff}")
+            raise AssemblyError(
+                f"variants {first!r} and {variant!r} cover different videos: {diff}"
+            )
     counts = {}
     for variant, protocol, source in item_sets(config):
         table = tables[(variant, protocol)]
@@ -724,7 +827,9 @@ def _check_pairs(scuba: pd.DataFrame, scufo: pd.DataFrame, variant: str) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.composite", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.composite", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("scuba", "scufo", "conflfg"):
         command = sub.add_parser(name, help=f"build the {name} items of one variant's shard")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 
 def set_threads(threads: int) -> None:
@@ -17,9 +18,10 @@ def set_threads(threads: int) -> None:
     import cv2
 
     cv2.setNumThreads(threads)
-    try:
-        import torch
-    except ImportError:  # the data side can run without torch
+    # torch reads OMP_NUM_THREADS when it loads, so the data-side stages need not pay its import
+    # time (seconds) just to set a limit; a process that already loaded it is limited directly.
+    torch = sys.modules.get("torch")
+    if torch is None:
         return
     torch.set_num_threads(threads)
     if torch.get_num_interop_threads() != threads:

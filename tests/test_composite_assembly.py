@@ -1,0 +1,295 @@
+"""SCUBA / SCUFO / Confl-FG assembly on a tiny synthetic dataset, in process: counts, pairing, the
+box-vs-mask leak, exports, and the errors for bad inputs."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import exports
+from benchmark.atomic import write_csv_atomic
+from benchmark.backgrounds import (
+    build_source,
+    configured_sources,
+    split_video_ids,
+    stripe_source_versions,
+)
+from benchmark.composite import (
+    AssemblyError,
+    ItemCollisionError,
+    _read_shard_tables,
+    collect_items,
+    items_csv,
+    read_items,
+    run_conflfg_shard,
+    run_scuba_shard,
+    run_scufo_shard,
+)
+from benchmark.composite import test_clip_indices as clip_indices
+from benchmark.config import results_dir, validate_config
+from benchmark.ids import shard_name, shard_of
+from benchmark.ingest import run_ingest
+from benchmark.manifest import read_boxes, read_manifest
+from benchmark.masks import (
+    actor_masks_from_arrays,
+    box_masks,
+    mask_path,
+    read_actor_masks,
+    write_actor_masks,
+)
+from benchmark.video import read_image, read_video
+
+VERSIONS = 2
+SOURCES = 3
+
+
+def build_inputs(
+    root,
+    n_shards: int,
+    *,
+    versions: int = VERSIONS,
+    on_error: str = "fail",
+    sources: list | None = None,
+) -> dict:
+    """Tiny synthetic dataset + box_first masks + the review gate (every test video approved)."""
+    config = validate_config(
+        {
+            "results": str(root),
+            "n_shards": n_shards,
+            "on_error": on_error,
+            "dataset": {
+                "name": "tiny",
+                "kind": "synthetic",
+                "synthetic": {
+                    "classes": 3,
+                    "videos_per_class": {"train": 1, "val": 1, "test": 2},
+                    "frames": 8,
+                    "size": 48,
+                },
+            },
+            "benchmark": {"variants": ["box_first", "truth"], "versions": versions},
+            **({"backgrounds": {"sources": sources}} if sources else {}),
+        }
+    )
+    run_ingest(config)
+    results = results_dir(config)
+    manifest = read_manifest(results / "manifest.csv")
+    boxes = read_boxes(results / "boxes.parquet")
+    shas = {}
+    for row in manifest.itertuples():
+        masks = box_masks(
+            row.video_id,
+            boxes[boxes.video_id == row.video_id],
+            row.num_frames,
+            row.height,
+            row.width,
+        )
+        shas[row.video_id] = write_actor_masks(
+            mask_path(results / "masks", "box_first", row.video_id), masks
+        )
+    write_mask_index(results, "box_first", shas, n_shards)
+    write_csv_atomic(
+        results / "review" / "approved.csv", manifest.loc[manifest.split == "test", ["video_id"]]
+    )
+    return config
+
+
+def write_mask_index(results, source, shas, n_shards):
+    rows = pd.DataFrame(sorted(shas.items()), columns=["video_id", "mask_sha256"])
+    for k in range(n_shards):
+        part = rows[[shard_of(v, n_shards) == k for v in rows.video_id]]
+        write_csv_atomic(results / "masks" / source / "shards" / f"{shard_name(k)}.csv", part)
+
+
+def build_backgrounds(config):
+    results = results_dir(config)
+    for source in configured_sources(config):
+        build_source(
+            source,
+            results,
+            seed=config["seed"],
+            video_ids=split_video_ids(results),
+            versions=stripe_source_versions(config, source),
+            extensions=config["backgrounds"]["image_extensions"],
+        )
+
+
+def run_assembly(config, threads=1, variants=None):
+    for variant in variants or config["benchmark"]["variants"]:
+        for k in range(config["n_shards"]):
+            run_scuba_shard(config, variant, shard_name(k), threads)
+            run_scufo_shard(config, variant, shard_name(k), threads)
+            run_conflfg_shard(config, variant, shard_name(k), threads)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    config = build_inputs(tmp_path_factory.mktemp("assembly"), n_shards=2)
+    build_backgrounds(config)
+    run_assembly(config)
+    collect_items(config)
+    return config
+
+
+def _items(config, variant, protocol, source):
+    return read_items(items_csv(results_dir(config), variant, protocol, source))
+
+
+def test_counts_are_videos_times_versions_times_sources(built):
+    results = results_dir(built)
+    videos = split_video_ids(results)
+    assert len(videos) == 6
+    for variant in ("box_first", "truth"):
+        scuba = pd.concat(
+            _items(built, variant, "scuba", s) for s in ("stripe", "plasma", "mosaic")
+        )
+        scufo = pd.concat(
+            _items(built, variant, "scufo", s) for s in ("stripe", "plasma", "mosaic")
+        )
+        assert len(scuba) == len(scufo) == len(videos) * VERSIONS * SOURCES
+        assert len(_items(built, variant, "conflfg", "stripe")) == len(videos)
+        for path in scuba["path"]:
+            assert (results / path).exists()
+    assert pd.read_csv(results / "bench" / "skipped.csv").empty
+
+
+def test_scuba_and_scufo_pair_one_to_one_and_scufo_is_a_decoded_scuba_frame(built):
+    results = results_dir(built)
+    clip = built["benchmark"]["test_clip"]
+    for source in ("stripe", "mosaic"):
+        scuba = _items(built, "truth", "scuba", source).set_index("item_id")
+        scufo = _items(built, "truth", "scufo", source).set_index("item_id")
+        assert sorted(scuba["pair_id"]) == sorted(scufo.index)
+        assert sorted(scufo["pair_id"]) == sorted(scuba.index)
+        for _, row in scufo.iterrows():
+            partner = scuba.loc[row["pair_id"]]
+            assert (
+                row["frames"] == partner["frames"] and row["first_frame"] == partner["first_frame"]
+            )
+            assert row["background_id"] == partner["background_id"]
+            decoded, _ = read_video(results / partner["path"])
+            still = read_image(results / row["path"])  # one frame: constant in time at load
+            assert still.ndim == 3
+            assert np.array_equal(still, decoded[row["static_frame"]])
+            assert row["static_frame"] in clip_indices(
+                row["frames"], clip["frames"], clip["stride"]
+            )
+
+
+def test_variants_share_backgrounds_and_frames_and_differ_only_in_mask(built):
+    for source in ("stripe", "plasma"):
+        box = _items(built, "box_first", "scuba", source)
+        truth = _items(built, "truth", "scuba", source)
+        columns = ["item_id", "background_id", "frames", "first_frame", "label"]
+        pd.testing.assert_frame_equal(box[columns], truth[columns])
+        assert (box["sha256"] != truth["sha256"]).all()
+
+
+def test_box_first_keeps_context_object_pixels_that_truth_removes(built):
+    """The synthetic context object sits inside the box, outside the actor: rectangles leak it."""
+    results = results_dir(built)
+    manifest = read_manifest(results / "manifest.csv").set_index("video_id")
+    error = {}
+    for variant in ("box_first", "truth"):
+        diffs = []
+        for row in _items(built, variant, "scuba", "stripe").itertuples():
+            source, _ = read_video(manifest.at[row.video_id, "path"])
+            context = read_actor_masks(
+                mask_path(results / "masks", "context", row.video_id)
+            ).foreground()
+            item, _ = read_video(results / row.path)
+            window = slice(row.first_frame, row.first_frame + row.frames)
+            where = context[window]
+            if where.any():
+                diffs.append(np.abs(item.astype(int) - source[window].astype(int))[where].mean())
+        error[variant] = float(np.mean(diffs))
+    assert error["box_first"] < 12  # the context object's own pixels (JPEG noise only)
+    assert error["truth"] > 3 * error["box_first"]  # replaced by background
+
+
+def test_conflfg_pastes_an_actor_of_another_class(built):
+    manifest = read_manifest(results_dir(built) / "manifest.csv").set_index("video_id")
+    items = _items(built, "truth", "conflfg", "stripe")
+    assert (items["static_label"] != items["label"]).all()
+    assert (
+        manifest.loc[items["static_video_id"], "label"].to_numpy()
+        == items["static_label"].to_numpy()
+    ).all()
+    # Same partner in every variant (the partner choice never depends on the mask source).
+    box = _items(built, "box_first", "conflfg", "stripe")
+    assert box["static_video_id"].tolist() == items["static_video_id"].tolist()
+    stripe = _items(built, "truth", "scuba", "stripe").set_index("item_id")
+    assert (
+        items.set_index("item_id")["background_id"] == stripe.loc[items["item_id"], "background_id"]
+    ).all()
+
+
+def test_exports_mmaction2_and_albar_verify(built):
+    results = results_dir(built)
+    assert exports.export(built, "truth", "mmaction2") == 6 * 2 * 3 * 2 + 6
+    lines = (results / "exports/mmaction2/truth/scufo-stripe.txt").read_text().splitlines()
+    first_id, frames, label = lines[0].split()
+    folder = results / "exports/mmaction2/truth/scufo-stripe" / first_id
+    assert len(list(folder.glob("img_*.png"))) == int(frames)
+    assert exports.export(built, "truth", "albar") == 6 * 2 * 3 * 2 + 6
+    report = exports.verify_albar(built, "truth")
+    assert report["pairs"] == 36 and report["conflfg"] == 6 and report["min_scufo_psnr_db"] > 30
+    # A SCUFO folder that pairs with the wrong SCUBA zip by sorted name is caught.
+    scufo_dir = results / "exports/albar/truth/TINY_SCUFO_Stripe"
+    names = sorted(p.name for p in scufo_dir.iterdir())
+    (scufo_dir / names[0]).rename(scufo_dir / "zz_misplaced")
+    with pytest.raises(AssemblyError, match="position 0|not an item"):
+        exports.verify_albar(built, "truth")
+
+
+def test_item_id_collision_between_shards_names_both_files(built, tmp_path):
+    results = results_dir(built)
+    shards = results / "bench" / "truth" / "shards" / "scuba"
+    copy = tmp_path / "bench" / "truth" / "shards" / "scuba"
+    copy.mkdir(parents=True)
+    shutil.copy(shards / "shard-000.csv", copy / "shard-000.csv")
+    shutil.copy(shards / "shard-000.csv", copy / "shard-001.csv")
+    with pytest.raises(ItemCollisionError, match="shard-000.csv and .*shard-001.csv"):
+        _read_shard_tables(tmp_path, "truth", "scuba", 2)
+
+
+def _bad_variant(built, tmp_path, mutate, on_error="fail"):
+    """A copy of the fixture whose `sam` masks are the truth masks, one of them damaged."""
+    config = {**built, "results": str(tmp_path), "on_error": on_error}
+    source, target = results_dir(built), results_dir(config)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("bench", "exports"))
+    videos = split_video_ids(target)
+    shas = {}
+    for video_id in videos:
+        masks = read_actor_masks(mask_path(target / "masks", "truth", video_id))
+        fg = masks.foreground()
+        if video_id == videos[0]:
+            fg = mutate(fg)
+        written = actor_masks_from_arrays(
+            video_id, "sam", {0: fg}, present={0: np.ones(len(fg), bool)}
+        )
+        shas[video_id] = write_actor_masks(mask_path(target / "masks", "sam", video_id), written)
+    write_mask_index(target, "sam", shas, config["n_shards"])
+    return config, videos[0], shard_name(shard_of(videos[0], config["n_shards"]))
+
+
+def test_mask_size_mismatch_is_an_error_naming_the_mask_file(built, tmp_path):
+    config, video, shard = _bad_variant(built, tmp_path, lambda fg: fg[:, :-2, :])
+    with pytest.raises(AssemblyError, match=rf"masks/sam/{video}.json.gz: mask size 48x46 differs"):
+        run_scuba_shard(config, "sam", shard)
+
+
+def test_mask_frame_count_mismatch_is_an_error_and_skip_records_it(built, tmp_path):
+    config, video, shard = _bad_variant(built, tmp_path, lambda fg: fg[:-1])
+    with pytest.raises(
+        AssemblyError, match=rf"masks/sam/{video}.json.gz: 7 mask frames but .*decodes to 8"
+    ):
+        run_scuba_shard(config, "sam", shard)
+    config["on_error"] = "skip"
+    table = run_scuba_shard(config, "sam", shard)
+    assert video not in set(table["video_id"]) and len(table) > 0
+    skipped = pd.read_csv(results_dir(config) / "bench/sam/shards/scuba" / f"{shard}.skipped.csv")
+    assert skipped[["video_id", "mask_source", "stage"]].values.tolist() == [
+        [video, "sam", "composite"]
+    ]
