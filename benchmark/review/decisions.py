@@ -86,26 +86,34 @@ def validate_decision_row(row: dict, where: str) -> Decision:
     try:
         stamp = datetime.fromisoformat(row["decided_at"])
     except ValueError as error:
-        raise DecisionError(f"{where}: decided_at {row['decided_at']!r} is not a valid time") from error
+        raise DecisionError(
+            f"{where}: decided_at {row['decided_at']!r} is not a valid time"
+        ) from error
     if stamp.tzinfo is None:
         raise DecisionError(f"{where}: decided_at {row['decided_at']!r} needs a time zone (e.g. Z)")
     return Decision(**{column: row[column] for column in DECISION_COLUMNS}, source=where)
 
 
-def parse_decisions_csv(text: str, name: str, known_ids: set[str] | None = None) -> dict[str, Decision]:
+def parse_decisions_csv(
+    text: str, name: str, known_ids: set[str] | None = None
+) -> dict[str, Decision]:
     """Parse decisions CSV text; duplicate ids, unknown ids and malformed rows are errors naming the line."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None:
         return {}
     if list(reader.fieldnames) != DECISION_COLUMNS:
-        raise DecisionError(f"{name}:1: header must be {','.join(DECISION_COLUMNS)}, got {','.join(reader.fieldnames)}")
+        raise DecisionError(
+            f"{name}:1: header must be {','.join(DECISION_COLUMNS)}, got {','.join(reader.fieldnames)}"
+        )
     decisions: dict[str, Decision] = {}
     for row in reader:
         line = reader.line_num  # the row's (last) line; blank lines are counted, 1 = header
         where = f"{name}:{line}"
         # csv.DictReader puts surplus cells under None and fills missing ones with None
         if None in row or any(value is None for value in row.values()):
-            raise DecisionError(f"{where}: expected {len(DECISION_COLUMNS)} cells ({','.join(DECISION_COLUMNS)})")
+            raise DecisionError(
+                f"{where}: expected {len(DECISION_COLUMNS)} cells ({','.join(DECISION_COLUMNS)})"
+            )
         decision = validate_decision_row(dict(row), where)
         decision.line = line
         if known_ids is not None and decision.video_id not in known_ids:
@@ -123,26 +131,38 @@ def parse_decisions_csv(text: str, name: str, known_ids: set[str] | None = None)
     return decisions
 
 
-def validate_prompts(prompts: object, name: str, known_ids: set[str] | None = None) -> dict[str, list[dict]]:
+def validate_prompts(
+    prompts: object, name: str, known_ids: set[str] | None = None
+) -> dict[str, list[dict]]:
     """Check a prompts object (video_id -> [{frame, points, box}]); errors name the file and video."""
     errors = sorted(_validator("prompts").iter_errors(prompts), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
         path = list(error.absolute_path)
         video = f" video {path[0]!r}" if path else ""
-        raise DecisionError(f"{name}:{video} malformed prompts ({'/'.join(map(str, path[1:])) or 'entry'}: {error.message})")
+        raise DecisionError(
+            f"{name}:{video} malformed prompts ({'/'.join(map(str, path[1:])) or 'entry'}: {error.message})"
+        )
     assert isinstance(prompts, dict)
     for video_id, entries in prompts.items():
         if known_ids is not None and video_id not in known_ids:
-            raise DecisionError(f"{name}: prompts for unknown video_id {video_id!r} (not in the manifest)")
+            raise DecisionError(
+                f"{name}: prompts for unknown video_id {video_id!r} (not in the manifest)"
+            )
         frames = [entry["frame"] for entry in entries]
         if len(frames) != len(set(frames)):
-            raise DecisionError(f"{name}: video {video_id!r} has two prompts for one frame; keep one per frame")
+            raise DecisionError(
+                f"{name}: video {video_id!r} has two prompts for one frame; keep one per frame"
+            )
         for entry in entries:
             box = entry["box"]
             if box is not None and (box[2] <= box[0] or box[3] <= box[1]):
-                raise DecisionError(f"{name}: video {video_id!r} frame {entry['frame']}: box {box} has no area")
-    return {video_id: sorted(entries, key=lambda e: e["frame"]) for video_id, entries in prompts.items()}
+                raise DecisionError(
+                    f"{name}: video {video_id!r} frame {entry['frame']}: box {box} has no area"
+                )
+    return {
+        video_id: sorted(entries, key=lambda e: e["frame"]) for video_id, entries in prompts.items()
+    }
 
 
 def read_decisions(csv_path: str | os.PathLike, known_ids: set[str] | None = None) -> DecisionSet:
@@ -150,13 +170,17 @@ def read_decisions(csv_path: str | os.PathLike, known_ids: set[str] | None = Non
     csv_path = Path(csv_path)
     result = DecisionSet()
     if csv_path.exists():
-        result.decisions = parse_decisions_csv(csv_path.read_text(encoding="utf-8"), str(csv_path), known_ids)
+        result.decisions = parse_decisions_csv(
+            csv_path.read_text(encoding="utf-8"), str(csv_path), known_ids
+        )
     prompts_path = prompts_path_for(csv_path)
     if prompts_path.exists():
         try:
             raw = json.loads(prompts_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
-            raise DecisionError(f"{prompts_path}:{error.lineno}: not valid JSON ({error.msg})") from error
+            raise DecisionError(
+                f"{prompts_path}:{error.lineno}: not valid JSON ({error.msg})"
+            ) from error
         result.prompts = validate_prompts(raw, str(prompts_path), known_ids)
     return result
 
@@ -172,18 +196,24 @@ def decisions_csv_text(decisions: list[Decision] | dict[str, Decision]) -> str:
 
 
 def prompts_json_text(prompts: dict[str, list[dict]]) -> str:
-    ordered = {video_id: sorted(prompts[video_id], key=lambda e: e["frame"]) for video_id in sorted(prompts)}
+    ordered = {
+        video_id: sorted(prompts[video_id], key=lambda e: e["frame"])
+        for video_id in sorted(prompts)
+    }
     return json.dumps(ordered, indent=1) + "\n"
 
 
 def write_decisions(csv_path: str | os.PathLike, decision_set: DecisionSet) -> None:
-    """Validate and write both files atomically (prompts kept only for `retrack` videos)."""
+    """Validate and write both files atomically.
+
+    Prompts are kept for every video that has some, whatever its decision: they are tracker input,
+    and an approved mask of a retracked video can only be rebuilt from the same prompts.
+    """
     csv_path = Path(csv_path)
     for decision in decision_set.decisions.values():
         validate_decision_row(decision.row(), f"{csv_path}: video {decision.video_id}")
-    retrack = {v for v, d in decision_set.decisions.items() if d.decision == "retrack"}
     prompts = validate_prompts(
-        {v: p for v, p in decision_set.prompts.items() if v in retrack and p}, str(prompts_path_for(csv_path))
+        {v: p for v, p in decision_set.prompts.items() if p}, str(prompts_path_for(csv_path))
     )
     write_text_atomic(csv_path, decisions_csv_text(decision_set.decisions))
     write_text_atomic(prompts_path_for(csv_path), prompts_json_text(prompts))
@@ -200,11 +230,16 @@ def merge_decision_sets(sets: list[DecisionSet]) -> MergeResult:
 
     Two rows for one video and one `mask_sha256` whose decisions differ are conflicts: the merge
     still picks the latest, and lists every such pair so a person can settle them. A winning row's
-    prompts come from the same input as the row.
+    prompts come from the same input as the row (none there: none); prompts of a video no input
+    decided come from the last input that has them.
     """
     winners: dict[str, tuple[Decision, list[dict] | None]] = {}
     seen: dict[tuple[str, str], list[Decision]] = {}
+    loose_prompts: dict[str, list[dict]] = {}
     for decision_set in sets:
+        for video_id, entries in decision_set.prompts.items():
+            if video_id not in decision_set.decisions:
+                loose_prompts[video_id] = entries
         for video_id, decision in decision_set.decisions.items():
             seen.setdefault((video_id, decision.mask_sha256), []).append(decision)
             current = winners.get(video_id)
@@ -216,9 +251,11 @@ def merge_decision_sets(sets: list[DecisionSet]) -> MergeResult:
             for second in rows[i + 1 :]:
                 if first.decision != second.decision:
                     conflicts.append((first, second))
+    prompts = {v: p for v, p in loose_prompts.items() if v not in winners}
+    prompts.update({v: p for v, (_, p) in winners.items() if p})
     merged = DecisionSet(
         decisions={v: d for v, (d, _) in sorted(winners.items())},
-        prompts={v: p for v, (d, p) in sorted(winners.items()) if d.decision == "retrack" and p},
+        prompts=dict(sorted(prompts.items())),
     )
     return MergeResult(merged, conflicts)
 

@@ -15,6 +15,7 @@ gallery rule stays cheap after a retrack that touched a handful of videos. The r
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import os
@@ -91,11 +92,14 @@ def preview_size(width: int, height: int, longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _outline(mask: np.ndarray) -> np.ndarray:
-    """Pixels of `mask` (H, W) with a 4-neighbour outside the mask."""
+def _outline(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inner, outer): pixels of `mask` (H, W) with a 4-neighbour outside it, and pixels outside it
+    with a 4-neighbour inside. Drawn bright and dark, the pair shows on any background."""
     padded = np.pad(mask, 1, constant_values=False)
-    core = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
-    return mask & ~core
+    up, down, left, right = padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]
+    inner = mask & ~(up & down & left & right)
+    outer = ~mask & (up | down | left | right)
+    return inner, outer
 
 
 def render_sprite(
@@ -116,17 +120,33 @@ def render_sprite(
     strip = Image.new("RGB", (pw * len(indices), ph))
     for i, t in enumerate(indices):
         if frames is not None and t < len(frames):
-            tile = np.asarray(Image.fromarray(frames[t]).resize((pw, ph), Image.BILINEAR), dtype=np.float32)
+            tile = np.asarray(
+                Image.fromarray(frames[t]).resize((pw, ph), Image.BILINEAR), dtype=np.float32
+            )
         else:
             tile = np.full((ph, pw, 3), 96.0, dtype=np.float32)
-        mask = np.asarray(Image.fromarray(foreground[t].astype(np.uint8) * 255).resize((pw, ph), Image.NEAREST)) > 127
+        mask = (
+            np.asarray(
+                Image.fromarray(foreground[t].astype(np.uint8) * 255).resize(
+                    (pw, ph), Image.NEAREST
+                )
+            )
+            > 127
+        )
         tile[mask] = 0.78 * tile[mask] + 0.22 * OUTLINE  # tint: leaks into the background show
-        tile[_outline(mask)] = OUTLINE
+        inner, outer = _outline(mask)
+        tile[outer] = 0.0
+        tile[inner] = OUTLINE
         image = Image.fromarray(tile.round().astype(np.uint8))
         draw = ImageDraw.Draw(image)
         for x1, y1, x2, y2 in boxes[t] if t < len(boxes) else []:
             draw.rectangle(
-                [math.floor(x1 * sx), math.floor(y1 * sy), math.ceil(x2 * sx) - 1, math.ceil(y2 * sy) - 1],
+                [
+                    math.floor(x1 * sx),
+                    math.floor(y1 * sy),
+                    math.ceil(x2 * sx) - 1,
+                    math.ceil(y2 * sy) - 1,
+                ],
                 outline=BOX,
             )
         strip.paste(image, (i * pw, 0))
@@ -153,7 +173,6 @@ class _Job:
     height: int
     sources: dict[str, Path]  # mask source -> mask file
     boxes: list[list[tuple[float, float, float, float]]]
-    keys: dict[str, str]
 
 
 def _render_job(job: _Job, settings: GallerySettings, previews: Path) -> dict[str, str]:
@@ -176,7 +195,9 @@ def _render_job(job: _Job, settings: GallerySettings, previews: Path) -> dict[st
         size = preview_size(masks.width, masks.height, settings.preview_size)
         sprite = render_sprite(frames, foreground, job.boxes, indices, size)
         with atomic_path(previews / source / f"{job.video_id}.webp") as tmp:
-            sprite.save(tmp, "WEBP", quality=settings.quality, method=4)
+            sprite.save(
+                tmp, "WEBP", quality=settings.quality, method=2
+            )  # 3x faster than 4, ~5% larger
     return problems
 
 
@@ -193,7 +214,9 @@ def _numbers(row: pd.Series | None) -> list[float | None]:
 def _read_qc_optional(path: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
-    return pd.read_csv(path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False)
+    return pd.read_csv(
+        path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False
+    )
 
 
 def build_gallery(
@@ -212,11 +235,17 @@ def build_gallery(
     out = results / "review" / tracker
     previews = out / "previews"
     manifest = read_manifest(results / "manifest.csv")
-    gated = manifest[manifest["split"].isin(splits)].sort_values(["label", "video_id"]).reset_index(drop=True)
+    gated = (
+        manifest[manifest["split"].isin(splits)]
+        .sort_values(["label", "video_id"])
+        .reset_index(drop=True)
+    )
     boxes = read_boxes(results / "boxes.parquet", manifest)
     box_groups = {vid: part for vid, part in boxes.groupby("video_id", sort=False)}
     sources = [tracker, *[s for s in settings.compare if s != tracker]]
-    qc_tables = {source: _read_qc_optional(results / "masks" / source / "qc.csv") for source in sources}
+    qc_tables = {
+        source: _read_qc_optional(results / "masks" / source / "qc.csv") for source in sources
+    }
     if qc_tables[tracker] is None:
         raise FileNotFoundError(
             f"{results / 'masks' / tracker / 'qc.csv'}: qc.csv of the reviewed tracker not found; "
@@ -231,14 +260,21 @@ def build_gallery(
     index_path = previews / "index.json"
     old_keys = json.loads(index_path.read_text()) if index_path.exists() else {}
     new_keys: dict[str, dict[str, str]] = {source: {} for source in sources}
-    settings_key = [SPRITE_VERSION, settings.preview_frames, settings.preview_size, settings.quality]
+    settings_key = [
+        SPRITE_VERSION,
+        settings.preview_frames,
+        settings.preview_size,
+        settings.quality,
+    ]
     jobs: list[_Job] = []
     cards = []
     for video in gated.itertuples(index=False):
         vid = video.video_id
         video_path = Path(video.path) if video.path else None
         part = box_groups.get(vid)
-        frame_boxes: list[list[tuple[float, float, float, float]]] = [[] for _ in range(int(video.num_frames))]
+        frame_boxes: list[list[tuple[float, float, float, float]]] = [
+            [] for _ in range(int(video.num_frames))
+        ]
         if part is not None:
             for row in part.itertuples(index=False):
                 if row.frame < len(frame_boxes):
@@ -250,7 +286,14 @@ def build_gallery(
             if not path.exists():
                 missing.append(source)
                 continue
-            key = _digest([settings_key, _file_key(video_path) if video_path else None, _file_key(path), boxes_key])
+            key = _digest(
+                [
+                    settings_key,
+                    _file_key(video_path) if video_path else None,
+                    _file_key(path),
+                    boxes_key,
+                ]
+            )
             present[source] = path
             versions[source] = key[:8]
             new_keys[source][vid] = key
@@ -259,7 +302,15 @@ def build_gallery(
                 stale[source] = path
         if stale:
             jobs.append(
-                _Job(vid, video_path, int(video.num_frames), int(video.width), int(video.height), stale, frame_boxes, {})
+                _Job(
+                    vid,
+                    video_path,
+                    int(video.num_frames),
+                    int(video.width),
+                    int(video.height),
+                    stale,
+                    frame_boxes,
+                )
             )
         pw, ph = preview_size(int(video.width), int(video.height), settings.preview_size)
         tracker_qc = qc_rows[tracker].get(vid)
@@ -286,7 +337,9 @@ def build_gallery(
 
     problems: dict[str, dict[str, str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for job, result in zip(jobs, pool.map(lambda j: _render_job(j, settings, previews), jobs), strict=True):
+        for job, result in zip(
+            jobs, pool.map(lambda j: _render_job(j, settings, previews), jobs), strict=True
+        ):
             if result:
                 problems[job.video_id] = result
     for vid, failed in problems.items():
@@ -306,7 +359,12 @@ def build_gallery(
         "qc_columns": list(QC_COLUMNS),
         "worst": QC_COLUMNS,
         "flags": sorted({flag for card in cards for flag in card["flags"]}),
-        "classes": [[int(lab), name] for lab, name in gated[["label", "label_name"]].drop_duplicates().itertuples(index=False)],
+        "classes": [
+            [int(lab), name]
+            for lab, name in gated[["label", "label_name"]]
+            .drop_duplicates()
+            .itertuples(index=False)
+        ],
         "fps": settings.fps,
         "videos": cards,
         "decisions": {vid: d.row() for vid, d in decision_set.decisions.items()},
@@ -314,7 +372,9 @@ def build_gallery(
         "problems": problems,
     }
     write_text_atomic(out / "index.html", render_page(data))
-    write_contact_sheet(out / "sample_previews.png", cards, previews, tracker, settings.report_samples)
+    write_contact_sheet(
+        out / "sample_previews.jpg", cards, previews, tracker, settings.report_samples
+    )
     plot_qc_distributions(out / "qc_distributions.png", qc_tables)
     stats = {
         "videos": len(cards),
@@ -339,7 +399,7 @@ def render_page(data: dict) -> str:
         ("/*__STYLE__*/", _asset("gallery.css")),
         ("/*__SCRIPT__*/", _asset("gallery.js")),
         ("__DATA__", payload),
-        ("__TITLE__", f"Review: {data['dataset']} / {data['tracker']}"),
+        ("__TITLE__", html.escape(f"Review: {data['dataset']} / {data['tracker']}")),
     ):
         page = page.replace(marker, text, 1)
     return page
@@ -354,19 +414,27 @@ def _worst_first(cards: list[dict], tracker: str) -> list[dict]:
     return sorted(cards, key=key)
 
 
-def write_contact_sheet(path: Path, cards: list[dict], previews: Path, tracker: str, count: int) -> None:
-    """A PNG of the `count` worst previews (most flags, lowest IoU): four frames each, id and flags."""
+def write_contact_sheet(
+    path: Path, cards: list[dict], previews: Path, tracker: str, count: int
+) -> None:
+    """A JPEG of the `count` worst previews (most flags, lowest IoU): four frames each, id and flags."""
     chosen = [c for c in _worst_first(cards, tracker) if tracker in c["v"]][:count]
     tile_w = max((c["pw"] for c in chosen), default=64)
     tile_h = max((c["ph"] for c in chosen), default=64)
     label_w = 220
-    sheet = Image.new("RGB", (label_w + 4 * tile_w, max(1, len(chosen)) * (tile_h + 4)), (255, 255, 255))
+    sheet = Image.new(
+        "RGB", (label_w + 4 * tile_w, max(1, len(chosen)) * (tile_h + 4)), (255, 255, 255)
+    )
     draw = ImageDraw.Draw(sheet)
     if not chosen:
         draw.text((4, 4), "no previews", fill=(0, 0, 0))
     for row, card in enumerate(chosen):
         y = row * (tile_h + 4)
-        draw.text((4, y + 4), f"{card['id']}\n{card['cls']}\n{';'.join(card['flags']) or 'no flags'}", fill=(0, 0, 0))
+        draw.text(
+            (4, y + 4),
+            f"{card['id']}\n{card['cls']}\n{';'.join(card['flags']) or 'no flags'}",
+            fill=(0, 0, 0),
+        )
         with Image.open(previews / tracker / f"{card['id']}.webp") as sprite:
             sprite.load()
             n = len(card["frames"])
@@ -374,7 +442,7 @@ def write_contact_sheet(path: Path, cards: list[dict], previews: Path, tracker: 
                 tile = sprite.crop((i * card["pw"], 0, (i + 1) * card["pw"], card["ph"]))
                 sheet.paste(tile, (label_w + k * tile_w, y))
     with atomic_path(path) as tmp:
-        sheet.save(tmp, "PNG")
+        sheet.save(tmp, "JPEG", quality=85)
 
 
 def plot_qc_distributions(path: Path, qc_tables: dict[str, pd.DataFrame | None]) -> None:
@@ -385,7 +453,8 @@ def plot_qc_distributions(path: Path, qc_tables: dict[str, pd.DataFrame | None])
     import matplotlib.pyplot as plt
 
     columns = [c for c in QC_COLUMNS if c != "frames"]
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6), constrained_layout=True)
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.06, top=0.9, wspace=0.25, hspace=0.3)
     for ax, column in zip(axes.flat, columns, strict=True):
         plotted = False
         for source, table in qc_tables.items():
@@ -394,7 +463,9 @@ def plot_qc_distributions(path: Path, qc_tables: dict[str, pd.DataFrame | None])
             values = pd.to_numeric(table[column], errors="coerce").dropna()
             if values.empty:
                 continue
-            ax.hist(values, bins=20, histtype="step", linewidth=1.5, label=f"{source} (n={len(values)})")
+            ax.hist(
+                values, bins=20, histtype="step", linewidth=1.5, label=f"{source} (n={len(values)})"
+            )
             plotted = True
         ax.set_title(column)
         if plotted:

@@ -43,8 +43,12 @@ def read_qc(path: str | os.PathLike) -> pd.DataFrame:
     """Read a tracker's qc.csv (CONTRACTS.md); only the columns the gate needs are checked strictly."""
     path = Path(path)
     if not path.exists():
-        raise GateError(f"{path}: qc.csv not found; run the tracking QC for the reviewed tracker first")
-    qc = pd.read_csv(path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False)
+        raise GateError(
+            f"{path}: qc.csv not found; run the tracking QC for the reviewed tracker first"
+        )
+    qc = pd.read_csv(
+        path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False
+    )
     missing = [c for c in QC_REQUIRED if c not in qc.columns]
     if missing:
         raise GateError(f"{path}: qc.csv lacks columns {missing}")
@@ -106,10 +110,21 @@ def gate_videos(
                 "mask_sha256": current.get(video.video_id, ""),
             }
         )
-    status = pd.DataFrame(rows, columns=[
-        "video_id", "label", "label_name", "status", "used", "flags", "decision", "reviewer",
-        "reviewed_sha256", "mask_sha256",
-    ])
+    status = pd.DataFrame(
+        rows,
+        columns=[
+            "video_id",
+            "label",
+            "label_name",
+            "status",
+            "used",
+            "flags",
+            "decision",
+            "reviewer",
+            "reviewed_sha256",
+            "mask_sha256",
+        ],
+    )
     summary = summarize(status, gated)
     approved = status.loc[status["used"], ["video_id", "label"]].reset_index(drop=True)
     if require and approved.empty:
@@ -172,7 +187,9 @@ def summary_markdown(result: GateResult, tracker: str, decisions_file: str) -> s
     return "\n".join(lines) + "\n"
 
 
-def write_gate(out_dir: str | os.PathLike, result: GateResult, tracker: str, decisions_file: str) -> None:
+def write_gate(
+    out_dir: str | os.PathLike, result: GateResult, tracker: str, decisions_file: str
+) -> None:
     out_dir = Path(out_dir)
     write_csv_atomic(out_dir / "status.csv", result.status)
     write_csv_atomic(out_dir / "summary.csv", result.summary)

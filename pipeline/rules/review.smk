@@ -1,0 +1,93 @@
+# Review: the static gallery of every gated video's masks and the gate that turns reviewers'
+# decisions into the video set of every benchmark variant. Retrack needs no rule here: the decisions
+# and prompts are inputs of `track_actors` (masks.smk), so the next run re-tracks with the prompts
+# (approved masks stay frozen) and the gallery shows the new masks; `python -m benchmark.review
+# retrack` re-tracks exactly the videos marked retrack, for a quick look between workflow runs.
+import os
+
+REVIEW = config["review"]
+REVIEW_TRACKER = REVIEW["tracker"]
+REVIEW_SOURCES = [REVIEW_TRACKER] + [
+    source for source in REVIEW["gallery"]["compare"] if source != REVIEW_TRACKER
+]
+if config["tracking"]["reviews_dir"] != REVIEW["decisions_dir"]:
+    raise ValueError(
+        f"config: tracking.reviews_dir ({config['tracking']['reviews_dir']}) and "
+        f"review.decisions_dir ({REVIEW['decisions_dir']}) must name the same folder: the tracker "
+        "reads the prompts the reviewers write there"
+    )
+REVIEW_DECISIONS = f"{REVIEW['decisions_dir']}/{DATASET}/{REVIEW_TRACKER}.csv"
+REVIEW_PROMPTS = f"{REVIEW['decisions_dir']}/{DATASET}/{REVIEW_TRACKER}.prompts.json"
+# A video skipped by any stage leaves every variant: ingest's skips and those of every mask source
+# a variant is built from (and of the reviewed tracker).
+REVIEW_SKIP_FILES = [f"{RESULTS}/ingest/skipped.csv"] + [
+    f"{RESULTS}/masks/{source}/skipped.csv"
+    for source in sorted(set(config["benchmark"]["variants"]) | {REVIEW_TRACKER})
+]
+
+
+def review_decision_files(wildcards):
+    """The decisions CSV and prompts JSON where they exist (none yet = nothing reviewed)."""
+    return [path for path in (REVIEW_DECISIONS, REVIEW_PROMPTS) if os.path.exists(path)]
+
+
+rule build_review_gallery:
+    input:
+        manifest=f"{RESULTS}/manifest.csv",
+        boxes=f"{RESULTS}/boxes.parquet",
+        qc=expand(f"{RESULTS}/masks/{{source}}/qc.csv", source=REVIEW_SOURCES),
+        decisions=review_decision_files,
+    output:
+        page=f"{RESULTS}/review/{REVIEW_TRACKER}/index.html",
+        previews=report(
+            f"{RESULTS}/review/{REVIEW_TRACKER}/sample_previews.jpg",
+            caption="../report/review_previews.rst",
+            category="Review",
+        ),
+        qc_plot=report(
+            f"{RESULTS}/review/{REVIEW_TRACKER}/qc_distributions.png",
+            caption="../report/review_qc.rst",
+            category="Review",
+        ),
+    log:
+        f"{LOGS}/build_review_gallery.log",
+    benchmark:
+        f"benchmarks/{DATASET}/build_review_gallery.tsv"
+    threads: config["threads"]["default"]
+    params:
+        cfg=config_json("results", "dataset", "review"),
+    shell:
+        "{PYTHON} -m benchmark.review build --config-json {params.cfg:q}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule gate_review:
+    input:
+        manifest=f"{RESULTS}/manifest.csv",
+        qc=f"{RESULTS}/masks/{REVIEW_TRACKER}/qc.csv",
+        skipped=REVIEW_SKIP_FILES,
+        decisions=review_decision_files,
+    output:
+        approved=f"{RESULTS}/review/approved.csv",
+        status=f"{RESULTS}/review/status.csv",
+        summary=report(
+            f"{RESULTS}/review/summary.csv",
+            caption="../report/review_summary.rst",
+            category="Review",
+        ),
+        summary_md=f"{RESULTS}/review/summary.md",
+    log:
+        f"{LOGS}/gate_review.log",
+    localrule: True
+    threads: 1
+    params:
+        cfg=config_json("results", "dataset", "review"),
+    shell:
+        "{PYTHON} -m benchmark.review gate --config-json {params.cfg:q}"
+        " --skipped {input.skipped:q} --threads {threads} > {log} 2>&1"
+
+
+ALL_TARGETS += [
+    rules.build_review_gallery.output.page,
+    rules.gate_review.output.approved,
+]
