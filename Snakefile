@@ -12,9 +12,17 @@ configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 include: "pipeline/rules/common.smk"
 include: "pipeline/rules/ingest.smk"
+include: "pipeline/rules/masks.smk"
+include: "pipeline/rules/review.smk"
+include: "pipeline/rules/assembly.smk"
 
 
 rule all:
     default_target: True
     input:
         ALL_TARGETS,
+
+
+onsuccess:
+    if config["report"]["after_run"]:
+        build_report()

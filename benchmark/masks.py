@@ -237,3 +237,92 @@ def box_masks(
         frames[frame][int(row.actor)] = (encode_mask(mask), None)
     source = "box_first" if mode == "first" else "box_union"
     return ActorMasks(video_id, source, height, width, frames, {"source": source, "from": "boxes"})
+
+
+# ---------------------------------------------------------------------------------------------
+# DAVIS / YouTube-VOS export: what video-segmentation tools read.
+
+DAVIS_VOID = 255
+
+
+def voc_palette() -> np.ndarray:
+    """(256, 3) uint8 PASCAL VOC colour map (index k's colour from the bits of k, interleaved)."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for index in range(256):
+        value, red, green, blue = index, 0, 0, 0
+        for shift in range(7, -1, -1):
+            red |= (value & 1) << shift
+            green |= ((value >> 1) & 1) << shift
+            blue |= ((value >> 2) & 1) << shift
+            value >>= 3
+        palette[index] = (red, green, blue)
+    return palette
+
+
+def davis_labels(masks: ActorMasks) -> np.ndarray:
+    """(T, H, W) uint8 object ids: 0 = background, actor a -> object a + 1 (DAVIS numbers objects
+    from 1); where actors overlap the higher id is drawn last and wins. 255 (void) is never used."""
+    labels = np.zeros((masks.num_frames, masks.height, masks.width), dtype=np.uint8)
+    for t, actors in enumerate(masks.frames):
+        for actor, (rle, _) in sorted(actors.items()):
+            if not 0 <= actor < DAVIS_VOID - 1:
+                raise ValueError(
+                    f"{masks.video_id}: actor {actor} has no DAVIS object id (0..253 only)"
+                )
+            labels[t][decode_rle(rle)] = actor + 1
+    return labels
+
+
+def export_davis(masks: ActorMasks, out_dir: str | os.PathLike) -> list[Path]:
+    """Write `<out_dir>/<video_id>/<frame:05d>.png` palette PNGs (one per frame, every frame)."""
+    from PIL import Image
+
+    from benchmark.atomic import atomic_path
+
+    folder = Path(out_dir) / masks.video_id
+    palette = voc_palette().ravel().tolist()
+    paths = []
+    for t, labels in enumerate(davis_labels(masks)):
+        image = Image.fromarray(labels)  # mode L; putpalette makes it P without touching the ids
+        image.putpalette(palette)
+        path = folder / f"{t:05d}.png"
+        with atomic_path(path) as tmp:
+            image.save(tmp, format="PNG")
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.masks export-davis INPUT... --out DIR`: INPUT is a mask file or a
+    mask-source folder (every `*.json.gz` in it)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m benchmark.masks", description=main.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser(
+        "export-davis", help="palette PNGs per frame (DAVIS / YouTube-VOS)"
+    )
+    export.add_argument("inputs", nargs="+", help="mask files (.json.gz) or mask-source folders")
+    export.add_argument("--out", required=True, help="output folder; one sub-folder per video")
+    args = parser.parse_args(argv)
+    files: list[Path] = []
+    for entry in map(Path, args.inputs):
+        if entry.is_dir():
+            files.extend(sorted(entry.glob("*.json.gz")))
+        elif entry.exists():
+            files.append(entry)
+        else:
+            parser.error(f"{entry}: no such mask file or folder")
+    started = time.perf_counter()
+    frames = 0
+    for path in files:
+        frames += len(export_davis(read_actor_masks(path), args.out))
+    print(
+        f"export-davis: {len(files)} videos, {frames} frames -> {args.out} ({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

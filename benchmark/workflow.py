@@ -23,8 +23,12 @@ def run_workflow(
     dryrun: bool = False,
     forceall: bool = False,
     quiet: bool = True,
+    hooks: bool = False,
 ) -> None:
-    """Build `targets` (default: `rule all`) in `workdir`; raises on any failed job."""
+    """Build `targets` (default: `rule all`) in `workdir`; raises on any failed job.
+
+    `hooks=False` skips the Snakefile's onsuccess hook (the HTML report), which tests rarely need.
+    """
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
     from snakemake.settings.types import (
@@ -53,5 +57,5 @@ def run_workflow(
         dag.execute_workflow(
             executor="local",
             pseudo_executor="dryrun" if dryrun else None,
-            execution_settings=ExecutionSettings(),
+            execution_settings=ExecutionSettings(no_hooks=not hooks),
         )

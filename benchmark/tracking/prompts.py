@@ -55,7 +55,9 @@ def review_paths(reviews_dir: str | os.PathLike, dataset: str, tracker: str) -> 
 def _parse_prompt(path: Path, video_id: str, entry: object) -> ReviewerPrompt:
     where = f"{path}: video {video_id!r}"
     if not isinstance(entry, dict) or "frame" not in entry:
-        raise ReviewFileError(f"{where}: each prompt must be an object with 'frame', 'points', 'box'")
+        raise ReviewFileError(
+            f"{where}: each prompt must be an object with 'frame', 'points', 'box'"
+        )
     frame = entry["frame"]
     if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
         raise ReviewFileError(f"{where}: 'frame' must be a 0-based integer, got {frame!r}")
@@ -65,7 +67,9 @@ def _parse_prompt(path: Path, video_id: str, entry: object) -> ReviewerPrompt:
         try:
             points = np.asarray(raw_points, dtype=np.float64).reshape(-1, 3)
         except ValueError as error:
-            raise ReviewFileError(f"{where} frame {frame}: points must be [[x, y, 1|0], ...]") from error
+            raise ReviewFileError(
+                f"{where} frame {frame}: points must be [[x, y, 1|0], ...]"
+            ) from error
         if len(points) != len(raw_points) or not np.isin(points[:, 2], (0, 1)).all():
             raise ReviewFileError(f"{where} frame {frame}: point labels must be 1 (fg) or 0 (bg)")
         if not np.isfinite(points).all():
@@ -76,7 +80,9 @@ def _parse_prompt(path: Path, video_id: str, entry: object) -> ReviewerPrompt:
         if values.shape != (4,) or not np.isfinite(values).all():
             raise ReviewFileError(f"{where} frame {frame}: box must be [x1, y1, x2, y2] or null")
         if values[2] <= values[0] or values[3] <= values[1]:
-            raise ReviewFileError(f"{where} frame {frame}: box {box} has no area (x2 <= x1 or y2 <= y1)")
+            raise ReviewFileError(
+                f"{where} frame {frame}: box {box} has no area (x2 <= x1 or y2 <= y1)"
+            )
         box = tuple(float(v) for v in values)
     if not len(points) and box is None:
         raise ReviewFileError(f"{where} frame {frame}: a prompt needs points or a box")

@@ -120,7 +120,9 @@ def plan_video(
     boxes: dict[int, dict[int, np.ndarray]] = {}
     for row in video_boxes.sort_values(["actor", "frame"], kind="stable").itertuples(index=False):
         if int(row.frame) >= num_frames:
-            raise BadInputError(f"{video_id}: box on frame {row.frame} past its {num_frames} frames")
+            raise BadInputError(
+                f"{video_id}: box on frame {row.frame} past its {num_frames} frames"
+            )
         box = np.array([row.x1, row.y1, row.x2, row.y2], dtype=np.float64)
         boxes.setdefault(int(row.actor), {})[int(row.frame)] = box
     frames: list[dict[int, ActorPrompt]] = [{} for _ in range(num_frames)]
@@ -173,7 +175,12 @@ def grown_box(box: np.ndarray, margin: float, height: int, width: int) -> np.nda
     x1, y1, x2, y2 = box
     dx, dy = margin * (x2 - x1), margin * (y2 - y1)
     return np.array(
-        [max(0.0, x1 - dx), max(0.0, y1 - dy), min(float(width), x2 + dx), min(float(height), y2 + dy)]
+        [
+            max(0.0, x1 - dx),
+            max(0.0, y1 - dy),
+            min(float(width), x2 + dx),
+            min(float(height), y2 + dy),
+        ]
     )
 
 
@@ -215,13 +222,21 @@ def run_plan(plan: VideoPlan, segment_frame: SegmentFrame, clip_margin: float) -
         for actor, prompt in sorted(prompts.items()):
             box = prompt.box
             if box is None:
-                previous = mask_box(masks[actor][t - 1]) if t > 0 and present[actor][t - 1] else None
+                previous = (
+                    mask_box(masks[actor][t - 1]) if t > 0 and present[actor][t - 1] else None
+                )
                 box = previous if previous is not None else last_box.get(actor)
             if box is None and len(prompt.points):
                 # A reviewer's points on a frame before any box: their bounding box, grown.
-                fg = prompt.points[prompt.labels == 1] if (prompt.labels == 1).any() else prompt.points
+                fg = (
+                    prompt.points[prompt.labels == 1]
+                    if (prompt.labels == 1).any()
+                    else prompt.points
+                )
                 box = grown_box(
-                    np.array([fg[:, 0].min(), fg[:, 1].min(), fg[:, 0].max() + 1, fg[:, 1].max() + 1]),
+                    np.array(
+                        [fg[:, 0].min(), fg[:, 1].min(), fg[:, 0].max() + 1, fg[:, 1].max() + 1]
+                    ),
                     0.5,
                     plan.height,
                     plan.width,
@@ -236,7 +251,11 @@ def run_plan(plan: VideoPlan, segment_frame: SegmentFrame, clip_margin: float) -
         if not resolved:
             continue
         for actor, (mask, score) in segment_frame(t, resolved).items():
-            limit = box_region(grown_box(resolved[actor].box, clip_margin, plan.height, plan.width), plan.height, plan.width)
+            limit = box_region(
+                grown_box(resolved[actor].box, clip_margin, plan.height, plan.width),
+                plan.height,
+                plan.width,
+            )
             masks[actor][t] = mask & limit
             scores[actor][t] = np.nan if score is None else float(score)
             present[actor][t] = True

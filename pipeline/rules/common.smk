@@ -38,3 +38,30 @@ wildcard_constraints:
 def config_json(*sections):
     """The named config sections as JSON, for a rule's `params` (and so its rerun trigger)."""
     return json.dumps({name: config[name] for name in sections}, sort_keys=True)
+
+
+def build_report():
+    """`snakemake --report` with this run's effective config (called after a successful run)."""
+    import subprocess
+
+    import yaml
+
+    resolved = Path(RESULTS) / ".report-config.yaml"
+    resolved.write_text(yaml.safe_dump(dict(config), sort_keys=True))
+    report_file = Path(RESULTS) / config["report"]["path"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(Path(workflow.main_snakefile).resolve()),
+        "--configfile",
+        str(resolved),
+        "--report",
+        str(report_file),
+        "--nolock",
+        "--cores",
+        "1",
+    ]
+    print(f"building the HTML report: {report_file}")
+    subprocess.run(command, check=True)
