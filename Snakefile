@@ -7,6 +7,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "pipeline/report/workflow.rst"
+
+
 configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
@@ -15,6 +18,8 @@ include: "pipeline/rules/ingest.smk"
 include: "pipeline/rules/masks.smk"
 include: "pipeline/rules/review.smk"
 include: "pipeline/rules/assembly.smk"
+include: "pipeline/rules/train.smk"
+include: "pipeline/rules/evaluate.smk"
 
 
 rule all:
