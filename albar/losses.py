@@ -58,7 +58,9 @@ def static_frame_indices(
         return torch.full((batch,), frames - 1, dtype=torch.int64)
     if static_frame == "random":
         return torch.randint(frames, (batch,), generator=generator)
-    raise ValueError(f"static_frame must be one of {STATIC_FRAME_CHOICES} or an int, got {static_frame!r}")
+    raise ValueError(
+        f"static_frame must be one of {STATIC_FRAME_CHOICES} or an int, got {static_frame!r}"
+    )
 
 
 def make_static_clip(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -140,8 +142,8 @@ def albar_objective(
     passes the clean, unmixed clip, already in the batch order of `clip`). static_frame: "middle"
     (T // 2), "first", "last", "random" (one index per sample, drawn from `generator`) or an int.
     x̄ = that frame repeated T times, a leaf with grad. Both passes run through `model` as it is
-    (train mode in training); a model without batch-statistics layers sees x and x̄ in one
-    concatenated forward (same result, one pass), a BatchNorm model in two.
+    (train mode in training); with w_gp = 0 a model without batch-statistics layers sees x and x̄
+    in one concatenated forward (same result, one pass); otherwise two passes.
     GP = the reduced ∂(Σ_b Σ_c F(x̄)_bc)/∂x̄, by double backprop (create_graph=True).
     adv_bound (our extension, default off): each sample's static CE is capped at this value
     ("log_k" = log K) before averaging, so the adversarial term cannot run away.
@@ -170,7 +172,10 @@ def albar_objective(
         if w_gp == 0:
             static.requires_grad_(False)
 
-    if static is not None and not uses_batch_statistics(model):
+    # One concatenated pass only without batch statistics *and* without the penalty: with the
+    # penalty, the double backprop would run through the whole 2B-clip graph (the motion half
+    # for nothing) — measured 1.4x slower than two passes for swin3d_t on CPU (perf/README_training.md).
+    if static is not None and w_gp == 0 and not uses_batch_statistics(model):
         logits_all = model(torch.cat([clip, static]))  # (2B, K): one pass for both clips
         logits, static_logits = logits_all[:batch], logits_all[batch:]
     else:
@@ -194,7 +199,9 @@ def albar_objective(
         return loss, terms
 
     static_logits = static_logits.float()
-    static_log_probs = F.log_softmax(static_logits, dim=1)  # log_softmax, never log(softmax): no NaN
+    static_log_probs = F.log_softmax(
+        static_logits, dim=1
+    )  # log_softmax, never log(softmax): no NaN
     static_probs = static_log_probs.exp()
     static_ce_per_sample = F.nll_loss(static_log_probs, labels, reduction="none")  # (B,)
     terms["static_ce"] = static_ce_per_sample.detach().mean()

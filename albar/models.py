@@ -55,11 +55,15 @@ class ModelSpec:
         if frames < self.min_frames:
             problems.append(f"needs at least {self.min_frames} frames (got {frames})")
         if frames % self.frame_multiple:
-            problems.append(f"needs a frame count divisible by {self.frame_multiple} (got {frames})")
+            problems.append(
+                f"needs a frame count divisible by {self.frame_multiple} (got {frames})"
+            )
         if self.size is not None and (height, width) != (self.size, self.size):
             problems.append(f"needs {self.size}x{self.size} crops (got {height}x{width})")
         if min(height, width) < self.min_size:
-            problems.append(f"needs crops of at least {self.min_size} pixels (got {height}x{width})")
+            problems.append(
+                f"needs crops of at least {self.min_size} pixels (got {height}x{width})"
+            )
         if problems:
             raise ModelError(
                 f"model {self.name!r} " + "; ".join(problems) + ": set training.clip / crop_size"
@@ -139,31 +143,69 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "tiny3d", _tiny3d, IMAGENET_MEAN, IMAGENET_STD, "head.", min_size=16,
+            "tiny3d",
+            _tiny3d,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "head.",
+            min_size=16,
             description="4-block 3-D CNN with BatchNorm, from scratch (CPU default, tests)",
         ),
         ModelSpec(
-            "r3d_18", _video_resnet("r3d_18"), KINETICS_MEAN, KINETICS_STD, "fc.", min_size=32,
+            "r3d_18",
+            _video_resnet("r3d_18"),
+            KINETICS_MEAN,
+            KINETICS_STD,
+            "fc.",
+            min_size=32,
             description="torchvision R3D-18 (Kinetics-400 weights expect 112x112)",
         ),
         ModelSpec(
-            "mc3_18", _video_resnet("mc3_18"), KINETICS_MEAN, KINETICS_STD, "fc.", min_size=32,
+            "mc3_18",
+            _video_resnet("mc3_18"),
+            KINETICS_MEAN,
+            KINETICS_STD,
+            "fc.",
+            min_size=32,
             description="torchvision MC3-18",
         ),
         ModelSpec(
-            "r2plus1d_18", _video_resnet("r2plus1d_18"), KINETICS_MEAN, KINETICS_STD, "fc.",
-            min_size=32, description="torchvision R(2+1)D-18",
+            "r2plus1d_18",
+            _video_resnet("r2plus1d_18"),
+            KINETICS_MEAN,
+            KINETICS_STD,
+            "fc.",
+            min_size=32,
+            description="torchvision R(2+1)D-18",
         ),
         ModelSpec(
-            "s3d", _s3d, KINETICS_MEAN, KINETICS_STD, "classifier.1.", min_frames=14, min_size=224,
+            "s3d",
+            _s3d,
+            KINETICS_MEAN,
+            KINETICS_STD,
+            "classifier.1.",
+            min_frames=14,
+            min_size=224,
             description="torchvision S3D (its final 2x7x7 average pool needs >= 14 frames, 224 px)",
         ),
         ModelSpec(
-            "swin3d_t", _swin3d_t, IMAGENET_MEAN, IMAGENET_STD, "head.", frame_multiple=2,
-            min_size=32, description="torchvision Video Swin-T (the paper's backbone)",
+            "swin3d_t",
+            _swin3d_t,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "head.",
+            frame_multiple=2,
+            min_size=32,
+            description="torchvision Video Swin-T (the paper's backbone)",
         ),
         ModelSpec(
-            "mvit_v2_s", _mvit_v2_s, MVIT_MEAN, MVIT_STD, "head.1.", frames=16, size=224,
+            "mvit_v2_s",
+            _mvit_v2_s,
+            MVIT_MEAN,
+            MVIT_STD,
+            "head.1.",
+            frames=16,
+            size=224,
             description="torchvision MViT-v2-S (positional embeddings fixed at 16x224x224)",
         ),
     )

@@ -24,7 +24,10 @@ class Albar(Method):
         gp_reduction: str,
         static_frame: str | int,
         adv_bound: float | str | None,
+        plain_epochs: int,
     ) -> None:
+        self.plain_epochs = plain_epochs
+        self.epoch = 0
         self.weights = dict(
             w_ce=w_ce,
             w_adv=w_adv,
@@ -35,8 +38,16 @@ class Albar(Method):
             adv_bound=adv_bound,
         )
 
+    def current_weights(self, epoch: int) -> dict:
+        """Before `plain_epochs` epochs have passed only the CE term is on (the static terms' weights
+        are 0, so their passes are skipped); then the configured weights."""
+        if epoch < self.plain_epochs:
+            return {**self.weights, "w_adv": 0.0, "w_ent": 0.0, "w_gp": 0.0}
+        return self.weights
+
     def step(self, model, clip, labels, generator) -> StepResult:
-        loss, terms = albar_objective(model, clip, labels, generator=generator, **self.weights)
+        weights = self.current_weights(self.epoch)
+        loss, terms = albar_objective(model, clip, labels, generator=generator, **weights)
         return StepResult(loss, terms)
 
 
@@ -56,6 +67,7 @@ class AlbarStillMix(StillMix):
         gp_reduction: str,
         static_frame: str | int,
         adv_bound: float | str | None,
+        plain_epochs: int,
         prob_aug: float,
         alpha: Sequence[float],
         stillmix_source: str,
@@ -74,7 +86,12 @@ class AlbarStillMix(StillMix):
             gp_reduction=gp_reduction,
             static_frame=static_frame,
             adv_bound=adv_bound,
+            plain_epochs=plain_epochs,
         )
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.albar.set_epoch(epoch)
 
     def step(self, model, clip, labels, generator) -> StepResult:
         mixed = self.mix(clip, labels, generator)
@@ -84,6 +101,6 @@ class AlbarStillMix(StillMix):
             mixed.labels,
             static_clip=mixed.clean,
             generator=generator,
-            **self.albar.weights,
+            **self.albar.current_weights(self.albar.epoch),
         )
         return StepResult(loss, terms)

@@ -41,6 +41,10 @@ class Method:
         if self.uses_bank and bank is None:
             raise ValueError(f"method {self.name!r} needs a StillMix frame bank")
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called at the start of every epoch (0-based), for methods with a schedule."""
+        self.epoch = epoch
+
     def step(
         self, model: nn.Module, clip: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     ) -> StepResult:

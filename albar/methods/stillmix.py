@@ -17,8 +17,6 @@ The real method has two parts:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,17 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from albar.methods.base import Method, MethodContext, StepResult, accuracy, numpy_rng
-
-BANK_SETTING_KEYS = (
-    "reference_model",
-    "reference_weights",
-    "reference_size",
-    "reference_epochs",
-    "reference_batch_size",
-    "reference_lr",
-    "lo",
-    "bank_size",
-)
 
 
 @dataclass
@@ -75,7 +62,9 @@ def stillmix_batch(
         if batch < 2:
             raise ValueError("stillmix_random needs batches of at least 2 clips")
         # another clip of the batch: shift by 1..B-1, so never the sample itself
-        other = (torch.arange(batch) + torch.randint(1, batch, (batch,), generator=generator)) % batch
+        other = (
+            torch.arange(batch) + torch.randint(1, batch, (batch,), generator=generator)
+        ) % batch
         t = torch.randint(steps, (batch,), generator=generator)
         still = clip.detach()[other.to(clip.device), :, t.to(clip.device)]  # (B, C, H, W)
     still = still.unsqueeze(2)  # (B, C, 1, H, W), broadcast over time
@@ -141,19 +130,6 @@ class StillMixRandom(StillMix):
 # --- the frame bank -----------------------------------------------------------------------------
 
 
-def bank_settings(run: dict, crop_size: int) -> dict:
-    """The settings that define a bank (shared by every run with the same ones)."""
-    settings = {key: run["bank"][key] for key in BANK_SETTING_KEYS}
-    settings["crop_size"] = crop_size
-    return settings
-
-
-def bank_hash(settings: dict, seed: int) -> str:
-    """Stable short hash of the bank settings (and the workflow seed): the bank's folder name."""
-    text = json.dumps({"settings": settings, "seed": seed}, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
 def _reference_network(name: str, num_classes: int, weights: str | None) -> nn.Module:
     import torchvision
 
@@ -201,9 +177,13 @@ def build_frame_bank(
     torch.manual_seed(seed)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1031]))
     size = settings["reference_size"]
-    model = _reference_network(settings["reference_model"], num_classes, settings["reference_weights"])
+    model = _reference_network(
+        settings["reference_model"], num_classes, settings["reference_weights"]
+    )
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["reference_lr"], weight_decay=0.01)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings["reference_lr"], weight_decay=0.01
+    )
     batch_size = settings["reference_batch_size"]
     labels_all = torch.tensor([label for _, _, label in videos])
     for epoch in range(settings["reference_epochs"]):
@@ -222,7 +202,7 @@ def build_frame_bank(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(index)
+            total += loss.item() * len(index)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(index)
         log(

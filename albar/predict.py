@@ -1,0 +1,215 @@
+"""Class probabilities of a trained run for every item set → the prediction files of CONTRACTS.md.
+
+    python -m albar.predict --checkpoint runs/<run>/seed<k>/checkpoint.pt \
+        --manifest results/<ds>/manifest.csv --results results/<ds> \
+        --items bench/truth/scuba-stripe/items.csv ... --out runs/<run>/seed<k>/pred
+
+writes `pred/iid.csv` (the manifest's test split; item_id = video_id) and
+`pred/<variant>/<protocol>-<bg_source>.csv` for each items.csv (variant, protocol and source read
+from the file's columns), each with `item_id, predicted, static_max_prob, p_0 … p_{K−1}`.
+Every item is the benchmark's centred test clip (the checkpoint's clip, which training checked
+against `benchmark.test_clip`), resized and centre-cropped as in training's test transform, views
+averaged when `test_crops` is 3. A SCUFO item is its one stored frame repeated to the clip length;
+`static_max_prob` (max softmax probability) is filled for SCUFO rows only. Labels are never written:
+scoring reads them from items.csv / manifest.csv. A prediction set whose ids are not exactly the
+item list's (missing or duplicate ids) is an error naming them; nothing is written half-way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from albar.data import (
+    ClipSettings,
+    DataError,
+    EvalClips,
+    FrameReader,
+    VideoEntry,
+    read_item_entries,
+    read_manifest_entries,
+)
+from albar.models import model_spec
+from albar.train import TrainingError, augmentation, load_checkpoint, model_from_checkpoint
+from benchmark.atomic import write_csv_atomic
+
+PROBABILITY_DECIMALS = 6
+
+
+class PredictionError(ValueError):
+    """A prediction set does not match its item list; the message names the ids."""
+
+
+def check_prediction_ids(predicted: Sequence[str], expected: Iterable[str], where: str) -> None:
+    """The predicted ids must be exactly the expected ones, each once."""
+    counts = Counter(predicted)
+    duplicated = sorted(i for i, n in counts.items() if n > 1)
+    expected = set(expected)
+    missing = sorted(expected - set(counts))
+    unknown = sorted(set(counts) - expected)
+    problems = []
+    if duplicated:
+        problems.append(f"duplicate item ids {duplicated[:5]} ({len(duplicated)} in all)")
+    if missing:
+        problems.append(f"missing item ids {missing[:5]} ({len(missing)} in all)")
+    if unknown:
+        problems.append(f"item ids not in the item list {unknown[:5]} ({len(unknown)} in all)")
+    if problems:
+        raise PredictionError(f"{where}: " + "; ".join(problems))
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    model: nn.Module, dataset: EvalClips, batch_size: int, device: torch.device
+) -> np.ndarray:
+    """(N, K) softmax probabilities in the dataset's order, views averaged."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=0)
+    out = []
+    for views, _, _ in loader:
+        batch, n_views = views.shape[:2]
+        logits = model(views.flatten(0, 1).to(device)).float()
+        out.append(logits.softmax(1).view(batch, n_views, -1).mean(1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+def prediction_frame(
+    item_ids: Sequence[str], probs: np.ndarray, static: Sequence[bool]
+) -> pd.DataFrame:
+    """The CONTRACTS.md prediction table; static_max_prob only on SCUFO (static) rows."""
+    probs = np.round(probs, PROBABILITY_DECIMALS)
+    frame = pd.DataFrame({"item_id": list(item_ids), "predicted": probs.argmax(1)})
+    frame["static_max_prob"] = np.where(np.asarray(static, dtype=bool), probs.max(1), np.nan)
+    for k in range(probs.shape[1]):
+        frame[f"p_{k}"] = probs[:, k]
+    return frame
+
+
+def _set_name(frame: pd.DataFrame, path: Path) -> tuple[str, str, str]:
+    names = []
+    for column in ("variant", "protocol", "source"):
+        values = sorted(set(frame[column].astype(str))) if column in frame.columns else []
+        if len(values) != 1:
+            raise DataError(f"{path}: column {column!r} must hold one value, found {values[:3]}")
+        names.append(values[0])
+    return names[0], names[1], names[2]
+
+
+def predict_run(
+    *,
+    checkpoint_path: str | Path,
+    manifest_path: str | Path,
+    results_dir: str | Path,
+    items: Sequence[str | Path],
+    out_dir: str | Path,
+    test_clip: dict | None = None,
+    device: str = "cpu",
+    log=print,
+) -> dict[str, Path]:
+    """Write every prediction file of one trained run; returns {set name: written path}."""
+    started = time.perf_counter()
+    checkpoint_path, out_dir, results_dir = Path(checkpoint_path), Path(out_dir), Path(results_dir)
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = model_from_checkpoint(checkpoint, checkpoint_path).to(device)
+    training = checkpoint["training"]
+    clip_cfg = checkpoint["test_clip"]
+    if test_clip is not None and dict(test_clip) != dict(clip_cfg):
+        raise TrainingError(
+            f"{checkpoint_path}: trained for test clip {clip_cfg}, the benchmark uses {test_clip}; "
+            "retrain the run"
+        )
+    clip = ClipSettings(clip_cfg["frames"], clip_cfg["stride"])
+    aug = augmentation(training, model_spec(checkpoint["model_info"]["name"]))
+    crops, batch_size = training["test_crops"], training["predict_batch_size"]
+    reader = FrameReader(cache=False)
+
+    sets: list[tuple[str, Path, list[VideoEntry]]] = []
+    iid = read_manifest_entries(manifest_path, "test")
+    sets.append(("iid", out_dir / "iid.csv", iid))
+    seen_names: dict[str, Path] = {}
+    for items_path in items:
+        entries, frame = read_item_entries(items_path, results_dir)
+        variant, protocol, source = _set_name(frame, Path(items_path))
+        name = f"{variant}/{protocol}-{source}"
+        if name in seen_names:
+            raise DataError(f"{items_path}: set {name} also comes from {seen_names[name]}")
+        seen_names[name] = Path(items_path)
+        sets.append((name, out_dir / variant / f"{protocol}-{source}.csv", entries))
+
+    results: dict[str, pd.DataFrame] = {}
+    total = 0
+    for name, _, entries in sets:
+        set_started = time.perf_counter()
+        probs = predict_probabilities(
+            model, EvalClips(entries, clip, aug, reader, crops), batch_size, torch.device(device)
+        )
+        frame = prediction_frame([e.key for e in entries], probs, [e.static for e in entries])
+        check_prediction_ids(frame["item_id"].tolist(), [e.key for e in entries], name)
+        results[name] = frame
+        total += len(entries)
+        log(f"{name}: {len(entries)} items in {time.perf_counter() - set_started:.1f} s")
+    # written only once every set succeeded: no half-written prediction folder
+    written = {}
+    for name, path, _ in sets:
+        write_csv_atomic(path, results[name])
+        written[name] = path
+    seconds = time.perf_counter() - started
+    log(
+        f"predicted {total} items of {len(sets)} sets in {seconds:.1f} s ({total / seconds:.0f} items/s)"
+    )
+    return written
+
+
+def main(argv=None) -> int:
+    from benchmark.config import ConfigError, add_config_arguments, config_from_args
+    from benchmark.runtime import set_threads
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--checkpoint", required=True, help="runs/<run>/seed<k>/checkpoint.pt")
+    parser.add_argument("--manifest", required=True, help="manifest.csv (its test split is IID)")
+    parser.add_argument(
+        "--results", required=True, help="results/<dataset>/ (item paths are relative to it)"
+    )
+    parser.add_argument(
+        "--items", nargs="*", default=[], help="items.csv files of the benchmark sets"
+    )
+    parser.add_argument("--out", required=True, help="prediction folder (runs/<run>/seed<k>/pred)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    try:
+        config = config_from_args(args)
+        device = (
+            "cuda"
+            if torch.cuda.is_available() and config.get("training", {}).get("device") != "cpu"
+            else "cpu"
+        )
+        predict_run(
+            checkpoint_path=args.checkpoint,
+            manifest_path=args.manifest,
+            results_dir=args.results,
+            items=args.items,
+            out_dir=args.out,
+            test_clip=config["benchmark"]["test_clip"],
+            device=device,
+        )
+    except (TrainingError, DataError, PredictionError, ConfigError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Run entries of the config, without torch: what the Snakemake rules need at DAG-build time.
+
+A run is `{name, method, training: {overrides}, ...method params}` (pipeline/schemas/config/
+runs.schema.yaml fills the method's defaults). Its effective training settings are the shared
+`training` section with its own overrides; runs whose method uses the StillMix frame bank share
+one bank per (bank settings, crop size, seed), under runs/_stillmix_bank/<bank_hash>/seed<k>/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+BANK_DIR = "_stillmix_bank"
+BANK_SETTING_KEYS = (
+    "reference_model",
+    "reference_weights",
+    "reference_size",
+    "reference_epochs",
+    "reference_batch_size",
+    "reference_lr",
+    "lo",
+    "bank_size",
+)
+
+
+class RunConfigError(ValueError):
+    """A run entry is missing, repeated or inconsistent; the message names it."""
+
+
+def find_run(config: dict, name: str) -> dict:
+    runs = config.get("runs") or []
+    names = [r["name"] for r in runs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise RunConfigError(f"runs: names must be unique; repeated {duplicated}")
+    for run in runs:
+        if run["name"] == name:
+            return run
+    raise RunConfigError(f"run {name!r} is not in the config's runs {names}")
+
+
+def effective_training(config: dict, run: dict) -> dict:
+    """The training section with the run's own overrides applied, validated again."""
+    from benchmark.config import config_schema, deep_merge, validate_config
+
+    merged = deep_merge(config["training"], run.get("training") or {})
+    schema = config_schema()["properties"]["training"]
+    return validate_config(merged, f"runs[{run['name']}].training", schema=schema)
+
+
+def run_uses_bank(run: dict) -> bool:
+    """Whether the run trains on the StillMix frame bank (known from the config alone)."""
+    return run["method"] == "stillmix" or (
+        run["method"] == "albar_stillmix" and run.get("stillmix_source") == "bank"
+    )
+
+
+def bank_settings(run: dict, crop_size: int) -> dict:
+    """The settings that define a bank; runs with equal settings share it."""
+    settings = {key: run["bank"][key] for key in BANK_SETTING_KEYS}
+    settings["crop_size"] = crop_size
+    return settings
+
+
+def bank_hash(settings: dict) -> str:
+    """Stable short hash of the bank settings: the bank's folder name."""
+    text = json.dumps(settings, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def bank_relpath(config: dict, run: dict, seed: int) -> Path:
+    """_stillmix_bank/<bank_hash>/seed<k>/bank.pt, relative to the runs folder."""
+    settings = bank_settings(run, effective_training(config, run)["crop_size"])
+    return Path(BANK_DIR) / bank_hash(settings) / f"seed{seed}" / "bank.pt"

@@ -1,0 +1,151 @@
+# Training and prediction: StillMix frame banks, one training job and one prediction job per run x seed.
+from albar.runs import (
+    bank_hash,
+    bank_relpath,
+    bank_settings,
+    effective_training,
+    find_run,
+    run_uses_bank,
+)
+
+RUNS = {run["name"]: run for run in config["runs"]}
+find_run(config, config["runs"][0]["name"])  # fails early on repeated run names
+RUN_TRAINING = {name: effective_training(config, run) for name, run in RUNS.items()}
+RUN_SEEDS = [(name, seed) for name in RUNS for seed in RUN_TRAINING[name]["seeds"]]
+# every bank a run uses, by hash: the settings are the bank job's params (and rerun trigger)
+BANK_JOBS = {
+    bank_hash(bank_settings(run, RUN_TRAINING[name]["crop_size"])): {
+        "settings": bank_settings(run, RUN_TRAINING[name]["crop_size"]),
+        "num_classes": RUN_TRAINING[name]["num_classes"],
+    }
+    for name, run in RUNS.items()
+    if run_uses_bank(run)
+}
+# the prediction sets: IID plus every variant x protocol x background source (Confl-FG: one source)
+PRED_SETS = [
+    f"{variant}/{protocol}-{source['name']}"
+    for variant in config["benchmark"]["variants"]
+    for protocol in ("scuba", "scufo")
+    for source in config["backgrounds"]["sources"]
+]
+if config["benchmark"]["conflfg"]["enabled"]:
+    PRED_SETS += [
+        f"{variant}/conflfg-{config['benchmark']['conflfg']['background']}"
+        for variant in config["benchmark"]["variants"]
+    ]
+
+
+wildcard_constraints:
+    run="|".join(RUNS),
+    seed=r"\d+",
+    bank_hash=r"[0-9a-f]{12}",
+
+
+def run_config_json(wildcards):
+    """Only this run's entry, the shared training section and the test clip: editing one run's
+    parameters reruns that run's jobs only."""
+    return json.dumps(
+        {
+            "runs": [RUNS[wildcards.run]],
+            "training": config["training"],
+            "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
+        },
+        sort_keys=True,
+    )
+
+
+def run_bank(wildcards):
+    run = RUNS[wildcards.run]
+    if not run_uses_bank(run):
+        return []
+    return f"{RESULTS}/runs/{bank_relpath(config, run, int(wildcards.seed))}"
+
+
+def run_gpus(wildcards):
+    return 1 if RUN_TRAINING[wildcards.run]["device"] == "cuda" else 0
+
+
+rule build_stillmix_bank:
+    input:
+        manifest=f"{RESULTS}/manifest.csv",
+    output:
+        bank=f"{RESULTS}/runs/_stillmix_bank/{{bank_hash}}/seed{{seed}}/bank.pt",
+    log:
+        f"{LOGS}/build_stillmix_bank/{{bank_hash}}-seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/build_stillmix_bank/{{bank_hash}}-seed{{seed}}.benchmark.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if config["training"]["device"] == "cuda" else 0,
+    params:
+        job=lambda wildcards: json.dumps(BANK_JOBS[wildcards.bank_hash], sort_keys=True),
+        device=config["training"]["device"],
+    shell:
+        "{PYTHON} -m albar.bank --bank-json {params.job:q} --seed {wildcards.seed} "
+        "--manifest {input.manifest} --out {output.bank} --device {params.device} "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule train_model:
+    input:
+        manifest=f"{RESULTS}/manifest.csv",
+        bank=run_bank,
+    output:
+        checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
+        metrics=f"{RESULTS}/runs/{{run}}/seed{{seed}}/metrics.json",
+        train_log=f"{RESULTS}/runs/{{run}}/seed{{seed}}/train.log",
+    log:
+        f"{LOGS}/train_model/{{run}}-seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/train_model/{{run}}-seed{{seed}}.benchmark.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=run_gpus,
+    params:
+        cfg=run_config_json,
+        bank=lambda wildcards, input: f"--bank {input.bank}" if input.bank else "",
+        out=lambda wildcards, output: os.path.dirname(output.checkpoint),
+    shell:
+        "{PYTHON} -m albar.train --config-json {params.cfg:q} --run {wildcards.run} "
+        "--seed {wildcards.seed} --manifest {input.manifest} --out {params.out} {params.bank} "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule predict_items:
+    input:
+        checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
+        manifest=f"{RESULTS}/manifest.csv",
+        item_tables=[f"{RESULTS}/bench/{name}/items.csv" for name in PRED_SETS],
+    output:
+        iid=f"{RESULTS}/runs/{{run}}/seed{{seed}}/pred/iid.csv",
+        sets=[
+            f"{RESULTS}/runs/{{run}}/seed{{seed}}/pred/{name}.csv"
+            for name in PRED_SETS
+        ],
+    log:
+        f"{LOGS}/predict_items/{{run}}-seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/predict_items/{{run}}-seed{{seed}}.benchmark.tsv"
+    threads: config["threads"]["predict"]
+    resources:
+        gpu=run_gpus,
+    params:
+        cfg=json.dumps(
+            {
+                "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
+                "training": {"device": config["training"]["device"]},
+            },
+            sort_keys=True,
+        ),
+        out=lambda wildcards, output: os.path.dirname(output.iid),
+    shell:
+        "{PYTHON} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
+        "--manifest {input.manifest} --results {RESULTS} --items {input.item_tables} "
+        "--out {params.out} --threads {threads} > {log} 2>&1"
+
+
+ALL_TARGETS += [
+    f"{RESULTS}/runs/{run}/seed{seed}/{name}"
+    for run, seed in RUN_SEEDS
+    for name in ["metrics.json", "pred/iid.csv"] + [f"pred/{s}.csv" for s in PRED_SETS]
+]
