@@ -200,7 +200,9 @@ class FrameReader:
                     if not names:
                         raise DataError(f"{entry.path}: zip has no frame images")
                     indices = pick(len(names))
-                    decoded = {i: _decode_member(archive, names[i], entry.path) for i in set(indices)}
+                    decoded = {
+                        i: _decode_member(archive, names[i], entry.path) for i in set(indices)
+                    }
                     return np.stack([decoded[i] for i in indices])
             except (zipfile.BadZipFile, OSError) as error:
                 raise DataError(f"{entry.path}: cannot decode ({error})") from error

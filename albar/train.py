@@ -538,7 +538,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_config_arguments(parser)
     # --run-name: the same, for torchrun, whose own parser takes "--run" for its "--run-path"
     parser.add_argument(
-        "--run", "--run-name", dest="run", required=True, help="name of the run in the config's runs"
+        "--run",
+        "--run-name",
+        dest="run",
+        required=True,
+        help="name of the run in the config's runs",
     )
     parser.add_argument(
         "--seed", type=int, required=True, help="training seed (one of training.seeds)"

@@ -27,7 +27,9 @@ def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
     schema = yaml.safe_load((schema_dir / "config.schema.yaml").read_text())
     # `a.schema.yaml` becomes properties.a; `a.b.schema.yaml` becomes properties.a.properties.b
     # (parents first: files sort by nesting depth, then name).
-    sections = sorted((schema_dir / "config").glob("*.schema.yaml"), key=lambda p: (p.name.count("."), p.name))
+    sections = sorted(
+        (schema_dir / "config").glob("*.schema.yaml"), key=lambda p: (p.name.count("."), p.name)
+    )
     for section in sections:
         parts = section.name.removesuffix(".schema.yaml").split(".")
         parent = schema

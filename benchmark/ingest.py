@@ -40,7 +40,9 @@ def run_ingest(config: dict, threads: int = 1) -> IngestResult:
     result = adapter.ingest(settings, out_dir, **kwargs)
     manifest = write_manifest(out_dir / "manifest.csv", result.manifest)
     boxes, clipped = clip_boxes(validate_boxes(result.boxes, manifest), manifest)
-    write_boxes(out_dir / "boxes.parquet", boxes, result.annotation_source)  # validates again: cheap
+    write_boxes(
+        out_dir / "boxes.parquet", boxes, result.annotation_source
+    )  # validates again: cheap
     write_skipped(out_dir / "ingest" / "skipped.csv", result.skipped)
     seconds = time.perf_counter() - started
     splits = manifest["split"].value_counts().to_dict()

@@ -41,19 +41,20 @@ def run_workflow(
 
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    output = OutputSettings(quiet={Quietness.PROGRESS, Quietness.RULES} if quiet else None, printshellcmds=not quiet)
+    output = OutputSettings(
+        quiet={Quietness.PROGRESS, Quietness.RULES} if quiet else None, printshellcmds=not quiet
+    )
     with SnakemakeApi(output) as api:
         workflow = api.workflow(
             resource_settings=ResourceSettings(cores=cores),
             config_settings=ConfigSettings(
-                config=dict(config or {}), configfiles=[Path(p).resolve() for p in configfiles or []]
+                config=dict(config or {}),
+                configfiles=[Path(p).resolve() for p in configfiles or []],
             ),
             snakefile=SNAKEFILE,
             workdir=workdir,
         )
-        dag = workflow.dag(
-            DAGSettings(targets=set(targets or []), forceall=forceall)
-        )
+        dag = workflow.dag(DAGSettings(targets=set(targets or []), forceall=forceall))
         dag.execute_workflow(
             executor="local",
             pseudo_executor="dryrun" if dryrun else None,

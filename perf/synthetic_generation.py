@@ -25,7 +25,9 @@ def main() -> None:
     set_threads(1)
     config = load_config(PROJECT_ROOT / "config" / "default.yaml")
     settings = config["dataset"]["synthetic"]
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; python {platform.python_version()}"
+    )
     for workers in args.workers:
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
@@ -33,8 +35,10 @@ def main() -> None:
             seconds = time.perf_counter() - started
         videos = len(result.manifest)
         frames = int(result.manifest["num_frames"].sum())
-        print(f"workers={workers}: {videos} videos, {frames} frames in {seconds:.2f} s -> "
-              f"{videos / seconds:.1f} videos/s, {frames / seconds:.0f} frames/s")
+        print(
+            f"workers={workers}: {videos} videos, {frames} frames in {seconds:.2f} s -> "
+            f"{videos / seconds:.1f} videos/s, {frames / seconds:.0f} frames/s"
+        )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ def tiny_config(tmp_path_factory) -> dict:
 
     results = tmp_path_factory.mktemp("results")
     return validate_config(
-        {"results": str(results), "dataset": {"name": "tiny", "kind": "synthetic", "synthetic": TINY_SYNTHETIC}}
+        {
+            "results": str(results),
+            "dataset": {"name": "tiny", "kind": "synthetic", "synthetic": TINY_SYNTHETIC},
+        }
     )
 
 

@@ -18,8 +18,16 @@ def test_defaults_come_from_the_schema(project_root):
         ({"seed": "zero"}, "seed", "is not of type 'integer'"),
         ({"n_shards": 0}, "n_shards", "less than the minimum"),
         ({"dataset": {"kind": "kinetics"}}, "dataset.kind", "is not one of"),
-        ({"dataset": {"synthetic": {"bias_bg": 1.5}}}, "dataset.synthetic.bias_bg", "greater than the maximum"),
-        ({"dataset": {"synthetic": {"frames": 8.5}}}, "dataset.synthetic.frames", "is not of type 'integer'"),
+        (
+            {"dataset": {"synthetic": {"bias_bg": 1.5}}},
+            "dataset.synthetic.bias_bg",
+            "greater than the maximum",
+        ),
+        (
+            {"dataset": {"synthetic": {"frames": 8.5}}},
+            "dataset.synthetic.frames",
+            "is not of type 'integer'",
+        ),
         ({"on_eror": "skip", "dataset": {}}, "(top level)", "Additional properties"),
     ],
 )

@@ -25,8 +25,12 @@ def test_env_pins_satisfy_pyproject(project_root, env):
     assert pins, f"{env} pins nothing"
     for pin in pins:
         (version,) = [s.version for s in pin.specifier]
-        assert pin.name.lower() in ranges, f"{env}: {pin.name} is not a dependency in pyproject.toml"
-        assert version in ranges[pin.name.lower()], f"{env}: {pin} outside pyproject's {ranges[pin.name.lower()]}"
+        assert pin.name.lower() in ranges, (
+            f"{env}: {pin.name} is not a dependency in pyproject.toml"
+        )
+        assert version in ranges[pin.name.lower()], (
+            f"{env}: {pin} outside pyproject's {ranges[pin.name.lower()]}"
+        )
 
 
 def test_torch_and_torchvision_are_pinned_as_a_pair(project_root):

@@ -15,8 +15,14 @@ from benchmark.ids import (
 
 def test_sanitize_keeps_last_component_and_safe_characters():
     assert sanitize_video_id("Basketball/v_Basketball_g01_c01") == "v_Basketball_g01_c01"
-    assert sanitize_video_id("April_09_brush_hair_u_nm_np1_ba_goo_0.avi") == "April_09_brush_hair_u_nm_np1_ba_goo_0"
-    assert sanitize_video_id("Faith_Hill_-_Breathe_(Music_Video)#1!&,.avi") == "Faith_Hill_-_Breathe_Music_Video_1"
+    assert (
+        sanitize_video_id("April_09_brush_hair_u_nm_np1_ba_goo_0.avi")
+        == "April_09_brush_hair_u_nm_np1_ba_goo_0"
+    )
+    assert (
+        sanitize_video_id("Faith_Hill_-_Breathe_(Music_Video)#1!&,.avi")
+        == "Faith_Hill_-_Breathe_Music_Video_1"
+    )
 
 
 def test_colliding_and_duplicate_names_are_errors_naming_both():

@@ -33,7 +33,15 @@ def manifest_rows(**change):
 
 
 def boxes_rows(**change):
-    rows = {"video_id": ["a", "b"], "frame": [0, 4], "actor": [0, 0], "x1": [1.0, 300.0], "y1": [2.0, -5.0], "x2": [10.0, 340.0], "y2": [20.0, 30.0]}
+    rows = {
+        "video_id": ["a", "b"],
+        "frame": [0, 4],
+        "actor": [0, 0],
+        "x1": [1.0, 300.0],
+        "y1": [2.0, -5.0],
+        "x2": [10.0, 340.0],
+        "y2": [20.0, 30.0],
+    }
     rows.update(change)
     return pd.DataFrame(rows)
 
@@ -91,7 +99,10 @@ def test_boxes_outside_the_frame_are_clipped_and_counted():
 
 
 def test_skipped_files_round_trip_and_must_exist(tmp_path):
-    write_skipped(tmp_path / "ingest" / "skipped.csv", [{"video_id": "a", "mask_source": "", "stage": "ingest", "reason": "truncated"}])
+    write_skipped(
+        tmp_path / "ingest" / "skipped.csv",
+        [{"video_id": "a", "mask_source": "", "stage": "ingest", "reason": "truncated"}],
+    )
     write_skipped(tmp_path / "other.csv", [])
     skipped = read_skipped([tmp_path / "ingest" / "skipped.csv", tmp_path / "other.csv"])
     assert skipped["video_id"].tolist() == ["a"]

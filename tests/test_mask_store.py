@@ -26,7 +26,9 @@ def two_actor_masks():
 
 def test_rle_round_trip_and_union(tmp_path):
     arrays = two_actor_masks()
-    masks = actor_masks_from_arrays("v1", "truth", arrays, scores={0: np.full(3, 0.9), 1: np.full(3, 0.5)})
+    masks = actor_masks_from_arrays(
+        "v1", "truth", arrays, scores={0: np.full(3, 0.9), 1: np.full(3, 0.5)}
+    )
     assert [sorted(f) for f in masks.frames] == [[0], [0, 1], [0, 1]]
     sha = write_actor_masks(tmp_path / "v1.json.gz", masks)
     again = read_actor_masks(tmp_path / "v1.json.gz")
@@ -51,7 +53,15 @@ def test_sha_ignores_provenance_and_compression_but_not_pixels(tmp_path):
 
 def test_box_masks_first_and_union_follow_the_exclusive_convention():
     boxes = pd.DataFrame(
-        {"video_id": "v", "frame": [0, 0, 2], "actor": [1, 0, 0], "x1": [1.7, 8.0, 0.0], "y1": [1.2, 2.0, 0.0], "x2": [4.9, 10.0, 2.0], "y2": [3.5, 5.0, 2.0]}
+        {
+            "video_id": "v",
+            "frame": [0, 0, 2],
+            "actor": [1, 0, 0],
+            "x1": [1.7, 8.0, 0.0],
+            "y1": [1.2, 2.0, 0.0],
+            "x2": [4.9, 10.0, 2.0],
+            "y2": [3.5, 5.0, 2.0],
+        }
     )
     first = box_masks("v", boxes, 3, 6, 12, mode="first")
     assert list(first.frames[0]) == [0]  # first row after ordering by actor

@@ -17,7 +17,9 @@ def single_frame_features(frame: np.ndarray) -> np.ndarray:
     """A 16x16 thumbnail plus colour histograms of one frame: everything a frame shows, no motion."""
     size = frame.shape[0]
     small = frame.reshape(16, size // 16, 16, size // 16, 3).mean((1, 3)).ravel()
-    hist = [np.histogram(frame[..., c], bins=8, range=(0, 1))[0] / frame[..., c].size for c in range(3)]
+    hist = [
+        np.histogram(frame[..., c], bins=8, range=(0, 1))[0] / frame[..., c].size for c in range(3)
+    ]
     return np.concatenate([small, *hist])
 
 
@@ -49,12 +51,16 @@ def ridge_accuracy(train_x, train_y, test_x, test_y, classes: int) -> float:
     mean, std = train_x.mean(0), train_x.std(0) + 1e-6
     a = np.c_[(train_x - mean) / std, np.ones(len(train_x))]
     b = np.c_[(test_x - mean) / std, np.ones(len(test_x))]
-    weights = np.linalg.solve(a.T @ a + 1e-2 * len(a) * np.eye(a.shape[1]), a.T @ np.eye(classes)[train_y])
+    weights = np.linalg.solve(
+        a.T @ a + 1e-2 * len(a) * np.eye(a.shape[1]), a.T @ np.eye(classes)[train_y]
+    )
     return float(((b @ weights).argmax(1) == test_y).mean())
 
 
 def probe(bias: float) -> tuple[float, float]:
-    params = SyntheticParams(bias_bg=bias, bias_fg=bias, context_bias=bias, train=40, val=0, test=20)
+    params = SyntheticParams(
+        bias_bg=bias, bias_fg=bias, context_bias=bias, train=40, val=0, test=20
+    )
     features = {}
     for split in ("train", "test"):
         single, motion, labels = [], [], []
@@ -68,7 +74,13 @@ def probe(bias: float) -> tuple[float, float]:
     accuracies = []
     for which in (0, 1):
         accuracies.append(
-            ridge_accuracy(features["train"][which], features["train"][2], features["test"][which], features["test"][2], 5)
+            ridge_accuracy(
+                features["train"][which],
+                features["train"][2],
+                features["test"][which],
+                features["test"][2],
+                5,
+            )
         )
     return accuracies[0], accuracies[1]
 
@@ -80,19 +92,26 @@ def test_motion_defines_the_class_and_bias_leaks_it_only_when_planted():
     assert single <= 0.32, "a single frame must not reveal the class on unbiased data"
     assert motion >= 0.80, "frame differences must reveal the class"
     single_biased, _ = probe(bias=0.9)
-    assert single_biased >= 0.50, "with the default biases a single frame must predict the class well"
+    assert single_biased >= 0.50, (
+        "with the default biases a single frame must predict the class well"
+    )
 
 
 def test_same_config_same_bytes_and_independent_videos():
     params = SyntheticParams(train=2, val=0, test=1)
     first = render_video(params, plan_video(params, 0, "train", 3), 0)
     again = render_video(params, plan_video(params, 0, "train", 3), 0)
-    assert hashlib.sha256(first.frames.tobytes()).hexdigest() == hashlib.sha256(again.frames.tobytes()).hexdigest()
+    assert (
+        hashlib.sha256(first.frames.tobytes()).hexdigest()
+        == hashlib.sha256(again.frames.tobytes()).hexdigest()
+    )
     other_seed = render_video(params, plan_video(params, 1, "train", 3), 1)
     assert not np.array_equal(first.frames, other_seed.frames)
     # A bigger dataset does not change an existing video's draws.
     bigger = SyntheticParams(train=50, val=0, test=1)
-    assert np.array_equal(render_video(bigger, plan_video(bigger, 0, "train", 3), 0).frames, first.frames)
+    assert np.array_equal(
+        render_video(bigger, plan_video(bigger, 0, "train", 3), 0).frames, first.frames
+    )
 
 
 def test_planted_factors_follow_the_bias_rates():
@@ -113,8 +132,12 @@ def test_ingested_files_agree(tiny_dataset):
     for row in manifest[manifest["split"] == "test"].itertuples():
         frames, fps = read_video(row.path)
         assert frames.shape == (8, 48, 48, 3) and fps == 8.0
-        truth = read_actor_masks(tiny_dataset / "masks" / "truth" / f"{row.video_id}.json.gz").foreground()
-        context = read_actor_masks(tiny_dataset / "masks" / "context" / f"{row.video_id}.json.gz").foreground()
+        truth = read_actor_masks(
+            tiny_dataset / "masks" / "truth" / f"{row.video_id}.json.gz"
+        ).foreground()
+        context = read_actor_masks(
+            tiny_dataset / "masks" / "context" / f"{row.video_id}.json.gz"
+        ).foreground()
         assert truth.shape == (8, 48, 48) and truth.any(axis=(1, 2)).all()
         assert not (truth & context).any()
         for box in boxes[boxes["video_id"] == row.video_id].itertuples():
@@ -124,5 +147,8 @@ def test_ingested_files_agree(tiny_dataset):
             assert (truth[box.frame] & inside).sum() >= 0.9 * truth[box.frame].sum()
             if context[box.frame].any():
                 assert (context[box.frame] & inside).sum() >= 0.6 * context[box.frame].sum()
-    shards = pd.concat(pd.read_csv(p) for p in sorted((tiny_dataset / "masks" / "truth" / "shards").glob("shard-*.csv")))
+    shards = pd.concat(
+        pd.read_csv(p)
+        for p in sorted((tiny_dataset / "masks" / "truth" / "shards").glob("shard-*.csv"))
+    )
     assert sorted(shards["video_id"]) == sorted(manifest["video_id"])

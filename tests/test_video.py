@@ -13,7 +13,9 @@ from benchmark.video import (
 
 def gradient_clip(frames=6, height=32, width=48):
     t, y, x = np.mgrid[0:frames, 0:height, 0:width]
-    return np.stack([(x * 5 + t * 10) % 256, (y * 7) % 256, (x + y + t * 3) % 256], axis=-1).astype(np.uint8)
+    return np.stack([(x * 5 + t * 10) % 256, (y * 7) % 256, (x + y + t * 3) % 256], axis=-1).astype(
+        np.uint8
+    )
 
 
 def test_lossless_round_trip_is_exact(tmp_path):

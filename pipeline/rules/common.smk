@@ -13,7 +13,6 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from benchmark.config import validate_config
 from benchmark.ids import shard_name
 
-
 validate_config(config, "config")
 
 DATASET = config["dataset"]["name"]

@@ -12,11 +12,11 @@ rule ingest_dataset:
             if HAS_TRUTH
             else []
         ),
-    params:
-        cfg=config_json("results", "seed", "n_shards", "on_error", "dataset"),
     log:
         f"{LOGS}/ingest_dataset.log",
     threads: config["threads"]["default"]
+    params:
+        cfg=config_json("results", "seed", "n_shards", "on_error", "dataset"),
     shell:
         "{PYTHON} -m benchmark.ingest --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 

@@ -1,4 +1,6 @@
 # Training and prediction: StillMix frame banks, one training job and one prediction job per run x seed.
+import re
+
 from albar.runs import (
     bank_hash,
     bank_relpath,
@@ -36,18 +38,22 @@ if config["benchmark"]["conflfg"]["enabled"]:
 
 
 wildcard_constraints:
-    run="|".join(RUNS),
+    run="|".join(re.escape(name) for name in RUNS),
     seed=r"\d+",
     bank_hash=r"[0-9a-f]{12}",
 
 
 def run_config_json(wildcards):
     """Only this run's entry, the shared training section and the test clip: editing one run's
-    parameters reruns that run's jobs only."""
+    parameters reruns that run's jobs only. The seed list becomes this job's seed, so adding a
+    seed does not retrain the others."""
+    seed = [int(wildcards.seed)]
+    run = dict(RUNS[wildcards.run])
+    run["training"] = {**run.get("training", {}), "seeds": seed}
     return json.dumps(
         {
-            "runs": [RUNS[wildcards.run]],
-            "training": config["training"],
+            "runs": [run],
+            "training": {**config["training"], "seeds": seed},
             "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
         },
         sort_keys=True,
@@ -74,6 +80,8 @@ rule build_stillmix_bank:
         f"{LOGS}/build_stillmix_bank/{{bank_hash}}-seed{{seed}}.log",
     benchmark:
         f"{LOGS}/build_stillmix_bank/{{bank_hash}}-seed{{seed}}.benchmark.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]["train"]
     resources:
         gpu=1 if config["training"]["device"] == "cuda" else 0,
@@ -98,6 +106,8 @@ rule train_model:
         f"{LOGS}/train_model/{{run}}-seed{{seed}}.log",
     benchmark:
         f"{LOGS}/train_model/{{run}}-seed{{seed}}.benchmark.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]["train"]
     resources:
         gpu=run_gpus,
@@ -126,6 +136,8 @@ rule predict_items:
         f"{LOGS}/predict_items/{{run}}-seed{{seed}}.log",
     benchmark:
         f"{LOGS}/predict_items/{{run}}-seed{{seed}}.benchmark.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]["predict"]
     resources:
         gpu=run_gpus,
