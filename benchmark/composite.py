@@ -31,6 +31,7 @@ import os
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -392,6 +393,27 @@ class Assembly:
             )
         return Path(path)
 
+    @cached_property
+    def _static_actor_usable(self) -> dict[str, bool]:
+        return {}
+
+    def has_static_actor_in_every_variant(self, video_id: str) -> bool:
+        """Whether some annotated frame of the video has a non-empty mask in every variant (a
+        tracker can lose an actor for a whole video; QC flags it, Confl-FG cannot cut it)."""
+        if video_id not in self._static_actor_usable:
+            annotated = self.annotated_frames.get(video_id, np.array([], dtype=int))
+            usable = True
+            for variant in self.bench["variants"]:
+                masks = read_actor_masks(mask_path(self.results / "masks", variant, video_id))
+                frames = [int(t) for t in annotated if t < masks.num_frames] or range(
+                    masks.num_frames
+                )
+                if not any(masks.frames[t] and masks.frame_mask(t).any() for t in frames):
+                    usable = False
+                    break
+            self._static_actor_usable[video_id] = usable
+        return self._static_actor_usable[video_id]
+
     def load_video(self, video_id: str) -> tuple[np.ndarray, float, ActorMasks, np.ndarray]:
         """Frames, fps, masks of this variant and the (T,H,W) foreground, with size/count checks."""
         video = self.video_path(video_id)
@@ -603,15 +625,25 @@ def run_scufo_shard(config: dict, variant: str, shard: str, threads: int = 1) ->
 # Confl-FG
 
 
-def conflfg_partner(seed: int, video_id: str, label: int, candidates: pd.DataFrame) -> str:
+def conflfg_partner(
+    seed: int,
+    video_id: str,
+    label: int,
+    candidates: pd.DataFrame,
+    usable: Callable[[str], bool] = lambda candidate: True,
+) -> str:
     """The static-actor video: among candidates of another class, the smallest stable digest of
-    (seed, video_id, candidate_id) — it changes only if that candidate leaves the set."""
+    (seed, video_id, candidate_id) — it changes only if that candidate leaves the set. Candidates
+    for which `usable` is false (no non-empty annotated mask frame in some variant) are passed over,
+    so every variant picks the same partner."""
     others = candidates.loc[candidates["label"] != label, "video_id"]
-    if others.empty:
-        raise AssemblyError(
-            f"Confl-FG: no test video of a class other than {label} for {video_id!r}"
-        )
-    return min(others, key=lambda c: stable_digest(seed, video_id, c))
+    for candidate in sorted(others, key=lambda c: stable_digest(seed, video_id, c)):
+        if usable(candidate):
+            return candidate
+    raise AssemblyError(
+        f"Confl-FG: no test video of a class other than {label} with a non-empty actor mask "
+        f"in every variant for {video_id!r}"
+    )
 
 
 def static_actor(
@@ -642,7 +674,9 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
     library = assembly.library(settings["background"])
     candidates = assembly.manifest.loc[assembly.video_set, ["video_id", "label"]]
     label = int(assembly.manifest.at[video_id, "label"])
-    partner = conflfg_partner(assembly.seed, video_id, label, candidates)
+    partner = conflfg_partner(
+        assembly.seed, video_id, label, candidates, assembly.has_static_actor_in_every_variant
+    )
     frames, fps, _, foreground = assembly.load_video(video_id)
     first, last = assembly.span(video_id, len(frames))
     clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]

@@ -75,11 +75,11 @@ class SyntheticParams:
     size: int = 64
     fps: float = 8.0
     bias_bg: float = 0.9
-    bias_fg: float = 0.9
+    bias_fg: float = 0.95
     context_probability: float = 1.0
-    context_bias: float = 0.9
+    context_bias: float = 0.95
     context_gap: int = 2
-    box_margin: float = 0.3
+    box_margin: float = 0.4
     box_jitter: float = 0.03
     actors: int = 1
     actor_size: float = 0.16

@@ -113,9 +113,12 @@ rule composite_conflfg:
         manifest=f"{RESULTS}/manifest.csv",
         boxes=f"{RESULTS}/boxes.parquet",
         approved=f"{RESULTS}/review/approved.csv",
-        # The static actor comes from a video of any shard.
+        # The static actor comes from a video of any shard, usable in every variant (so all
+        # variants pick the same partner).
         masks=expand(
-            f"{RESULTS}/masks/{{{{variant}}}}/shards/{{shard}}.csv", shard=SHARDS
+            f"{RESULTS}/masks/{{variant}}/shards/{{shard}}.csv",
+            variant=BENCH["variants"],
+            shard=SHARDS,
         ),
         backgrounds=f"{RESULTS}/backgrounds/{BENCH['conflfg']['background']}/backgrounds.csv",
     output:
@@ -129,7 +132,7 @@ rule composite_conflfg:
         "../../envs/data.yaml"
     threads: config["threads"]["composite"]
     params:
-        cfg=assembly_json(ITEM_KEYS, ("n_shards", "on_error", "backgrounds")),
+        cfg=assembly_json(ITEM_KEYS + ["variants"], ("n_shards", "on_error", "backgrounds")),
     shell:
         "{PYTHON} -m benchmark.composite conflfg --variant {wildcards.variant}"
         " --shard {wildcards.shard} --config-json {params.cfg:q} --threads {threads}"
