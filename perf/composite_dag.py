@@ -106,6 +106,9 @@ def main() -> None:
                 ]
             },
             "benchmark": {"variants": ["box_first", "grabcut", "sam"], "versions": 5},
+            "tracking": {"trackers": ["grabcut", "sam"]},
+            # default.yaml compares with `truth`, which UCF101 does not have
+            "review": {"gallery": {"compare": ["box_first"]}},
         }
         fabricate(work / "results" / config["dataset"]["name"])
         (work / "config.yaml").write_text(json.dumps(config))
