@@ -55,7 +55,7 @@ rule render_backgrounds:
     params:
         cfg=assembly_json(["versions", "conflfg"], ("backgrounds",)),
     shell:
-        "{PYTHON} -m benchmark.backgrounds --source {wildcards.bg_source}"
+        "python -m benchmark.backgrounds --source {wildcards.bg_source}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -82,7 +82,7 @@ rule composite_scuba:
     params:
         cfg=assembly_json(ITEM_KEYS, ("n_shards", "on_error", "backgrounds")),
     shell:
-        "{PYTHON} -m benchmark.composite scuba --variant {wildcards.variant}"
+        "python -m benchmark.composite scuba --variant {wildcards.variant}"
         " --shard {wildcards.shard} --config-json {params.cfg:q} --threads {threads}"
         " > {log} 2>&1"
 
@@ -103,7 +103,7 @@ rule composite_scufo:
     params:
         cfg=assembly_json(["test_clip", "scufo"], ("n_shards", "on_error")),
     shell:
-        "{PYTHON} -m benchmark.composite scufo --variant {wildcards.variant}"
+        "python -m benchmark.composite scufo --variant {wildcards.variant}"
         " --shard {wildcards.shard} --config-json {params.cfg:q} --threads {threads}"
         " > {log} 2>&1"
 
@@ -132,9 +132,11 @@ rule composite_conflfg:
         "../../envs/data.yaml"
     threads: config["threads"]["composite"]
     params:
-        cfg=assembly_json(ITEM_KEYS + ["variants"], ("n_shards", "on_error", "backgrounds")),
+        cfg=assembly_json(
+            ITEM_KEYS + ["variants"], ("n_shards", "on_error", "backgrounds")
+        ),
     shell:
-        "{PYTHON} -m benchmark.composite conflfg --variant {wildcards.variant}"
+        "python -m benchmark.composite conflfg --variant {wildcards.variant}"
         " --shard {wildcards.shard} --config-json {params.cfg:q} --threads {threads}"
         " > {log} 2>&1"
 
@@ -160,7 +162,7 @@ rule collect_benchmark_items:
             "results", "dataset", "seed", "n_shards", "backgrounds", "benchmark"
         ),
     shell:
-        "{PYTHON} -m benchmark.composite collect --config-json {params.cfg:q} > {log} 2>&1"
+        "python -m benchmark.composite collect --config-json {params.cfg:q} > {log} 2>&1"
 
 
 def variant_items(wildcards):
@@ -187,7 +189,7 @@ rule export_mmaction2:
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
-        "{PYTHON} -m benchmark.composite export --format mmaction2 --variant {wildcards.variant}"
+        "python -m benchmark.composite export --format mmaction2 --variant {wildcards.variant}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -204,7 +206,7 @@ rule export_albar:
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
-        "{PYTHON} -m benchmark.composite export --format albar --variant {wildcards.variant}"
+        "python -m benchmark.composite export --format albar --variant {wildcards.variant}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -221,7 +223,7 @@ rule verify_albar_export:
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
-        "{PYTHON} -m benchmark.composite verify --format albar --variant {wildcards.variant}"
+        "python -m benchmark.composite verify --format albar --variant {wildcards.variant}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 

@@ -19,12 +19,10 @@ DATASET = config["dataset"]["name"]
 RESULTS = f"{config['results']}/{DATASET}"
 LOGS = f"logs/{DATASET}"
 SHARDS = [shard_name(k) for k in range(config["n_shards"])]
-# Rules run the packages' CLIs with this interpreter, unless each rule brings its conda env.
-PYTHON = (
-    "python"
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    else sys.executable
-)
+# Rules run `python -m <package>`: this interpreter's folder goes first on PATH, unless each rule
+# brings its own conda env (which then provides `python`).
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f'export PATH="{Path(sys.executable).parent}:$PATH"; ')
 # Every stage's rule file appends the files `rule all` must build.
 ALL_TARGETS = []
 

@@ -106,7 +106,7 @@ rule summarise_results:
             "evaluation",
         ),
     shell:
-        "{PYTHON} -m benchmark.tables --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
+        "python -m benchmark.tables --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
 # The rule's outputs and what benchmark.tables writes must name the same files.

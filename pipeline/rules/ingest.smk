@@ -14,11 +14,13 @@ rule ingest_dataset:
         ),
     log:
         f"{LOGS}/ingest_dataset.log",
+    conda:
+        "../../envs/data.yaml"
     threads: config["threads"]["default"]
     params:
         cfg=config_json("results", "seed", "n_shards", "on_error", "dataset"),
     shell:
-        "{PYTHON} -m benchmark.ingest --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
+        "python -m benchmark.ingest --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
 ALL_TARGETS += rules.ingest_dataset.output

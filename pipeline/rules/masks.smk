@@ -69,7 +69,7 @@ rule build_box_masks:
     params:
         cfg=masks_stage_json(tracking_keys=["splits"]),
     shell:
-        "{PYTHON} -m benchmark.tracking boxes --source {wildcards.box_source} "
+        "python -m benchmark.tracking boxes --source {wildcards.box_source} "
         "--shard {wildcards.shard} --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -98,7 +98,7 @@ rule track_actors:
             tracker=wildcards.tracker,
         ),
     shell:
-        "{PYTHON} -m benchmark.tracking track --tracker {wildcards.tracker} "
+        "python -m benchmark.tracking track --tracker {wildcards.tracker} "
         "--shard {wildcards.shard} --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -121,7 +121,7 @@ rule qc_masks:
     params:
         cfg=masks_stage_json(masks_keys=["qc"]),
     shell:
-        "{PYTHON} -m benchmark.tracking qc --source {wildcards.source} "
+        "python -m benchmark.tracking qc --source {wildcards.source} "
         "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 

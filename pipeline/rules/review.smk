@@ -53,11 +53,13 @@ rule build_review_gallery:
         f"{LOGS}/build_review_gallery.log",
     benchmark:
         f"benchmarks/{DATASET}/build_review_gallery.tsv"
+    conda:
+        "../../envs/data.yaml"
     threads: config["threads"]["default"]
     params:
         cfg=config_json("results", "dataset", "review"),
     shell:
-        "{PYTHON} -m benchmark.review build --config-json {params.cfg:q}"
+        "python -m benchmark.review build --config-json {params.cfg:q}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -79,11 +81,13 @@ rule gate_review:
     log:
         f"{LOGS}/gate_review.log",
     localrule: True
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     params:
         cfg=config_json("results", "dataset", "review"),
     shell:
-        "{PYTHON} -m benchmark.review gate --config-json {params.cfg:q}"
+        "python -m benchmark.review gate --config-json {params.cfg:q}"
         " --skipped {input.skipped:q} --threads {threads} > {log} 2>&1"
 
 

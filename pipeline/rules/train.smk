@@ -89,7 +89,7 @@ rule build_stillmix_bank:
         job=lambda wildcards: json.dumps(BANK_JOBS[wildcards.bank_hash], sort_keys=True),
         device=config["training"]["device"],
     shell:
-        "{PYTHON} -m albar.bank --bank-json {params.job:q} --seed {wildcards.seed} "
+        "python -m albar.bank --bank-json {params.job:q} --seed {wildcards.seed} "
         "--manifest {input.manifest} --out {output.bank} --device {params.device} "
         "--threads {threads} > {log} 2>&1"
 
@@ -116,7 +116,7 @@ rule train_model:
         bank=lambda wildcards, input: f"--bank {input.bank}" if input.bank else "",
         out=lambda wildcards, output: os.path.dirname(output.checkpoint),
     shell:
-        "{PYTHON} -m albar.train --config-json {params.cfg:q} --run {wildcards.run} "
+        "python -m albar.train --config-json {params.cfg:q} --run {wildcards.run} "
         "--seed {wildcards.seed} --manifest {input.manifest} --out {params.out} {params.bank} "
         "--threads {threads} > {log} 2>&1"
 
@@ -150,9 +150,10 @@ rule predict_items:
             sort_keys=True,
         ),
         out=lambda wildcards, output: os.path.dirname(output.iid),
+        results=lambda wildcards, input: os.path.dirname(input.manifest),
     shell:
-        "{PYTHON} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
-        "--manifest {input.manifest} --results {RESULTS} --items {input.item_tables} "
+        "python -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
+        "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
         "--out {params.out} --threads {threads} > {log} 2>&1"
 
 
