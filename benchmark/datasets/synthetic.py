@@ -84,6 +84,7 @@ class SyntheticParams:
     actors: int = 1
     actor_size: float = 0.16
     noise: float = 4.0
+    motion_scale: float = 1.0
     crf: int = 18
 
     @classmethod
@@ -109,6 +110,7 @@ class SyntheticParams:
             actors=settings.get("actors", defaults.actors),
             actor_size=settings.get("actor_size", defaults.actor_size),
             noise=settings.get("noise", defaults.noise),
+            motion_scale=settings.get("motion_scale", defaults.motion_scale),
             crf=settings.get("crf", defaults.crf),
         )
 
@@ -235,9 +237,10 @@ def _context_shape(name: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _trajectory(
-    motion: str, t: np.ndarray, size: float, rng: np.random.Generator
+    motion: str, t: np.ndarray, size: float, rng: np.random.Generator, amount: float = 1.0
 ) -> dict[str, np.ndarray]:
-    """Per-frame centre offset, scale factor and angle of one motion, centred on the clip's middle."""
+    """Per-frame centre offset, scale factor and angle of one motion, centred on the clip's middle.
+    `amount` scales every displacement, scale change and rotation (the draws stay the same)."""
     frames = len(t)
     middle = (frames - 1) / 2
     unit = size / 64.0
@@ -249,16 +252,16 @@ def _trajectory(
     angle = np.full(frames, rng.uniform(-0.3, 0.3))
     if motion in ("rise", "fall"):
         speed = rng.uniform(0.8, 1.3) * unit * 16 / frames
-        dy = (t - middle) * speed * (-1 if motion == "rise" else 1)
+        dy = (t - middle) * speed * amount * (-1 if motion == "rise" else 1)
     elif motion == "sway":
-        dx = rng.uniform(5.0, 8.0) * unit * np.sin(2 * np.pi * t / period + phase)
+        dx = rng.uniform(5.0, 8.0) * unit * amount * np.sin(2 * np.pi * t / period + phase)
     elif motion == "pulse":
-        scale = 1 + 0.28 * np.sin(2 * np.pi * t / period + phase)
+        scale = 1 + 0.28 * amount * np.sin(2 * np.pi * t / period + phase)
     elif motion == "spin":
         speed = rng.uniform(0.3, 0.45) * (1 if rng.random() < 0.5 else -1)
-        angle = angle + speed * (t - middle)
+        angle = angle + speed * amount * (t - middle)
     else:  # orbit
-        radius = rng.uniform(4.0, 6.0) * unit
+        radius = rng.uniform(4.0, 6.0) * unit * amount
         dx = radius * np.cos(2 * np.pi * t / period + phase)
         dy = radius * np.sin(2 * np.pi * t / period + phase)
     return {"dx": dx, "dy": dy, "scale": scale, "angle": angle}
@@ -296,7 +299,7 @@ def render_video(params: SyntheticParams, plan: VideoPlan, seed: int) -> Rendere
         else rng.uniform(min(lo, hi), max(lo, hi))
         for k in range(lanes)
     ]
-    trajectories = [_trajectory(motion, t, size, rng) for _ in range(lanes)]
+    trajectories = [_trajectory(motion, t, size, rng, params.motion_scale) for _ in range(lanes)]
     context_scale = rng.uniform(0.85, 1.15)
     context_colour = PALETTE[rng.integers(len(PALETTE))]
     noise = rng.normal(0.0, params.noise, size=(frames, size, size, 3)).astype(np.float32)
