@@ -84,7 +84,7 @@ class SyntheticParams:
     actors: int = 1
     actor_size: float = 0.16
     noise: float = 4.0
-    motion_scale: float = 1.0
+    motion_scale: float = 0.7
     crf: int = 18
 
     @classmethod
