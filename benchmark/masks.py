@@ -207,6 +207,21 @@ def read_actor_masks(path: str | os.PathLike) -> ActorMasks:
     return masks
 
 
+def write_shard_indexes(
+    masks_dir: str | os.PathLike, source: str, shas: dict[str, str], n_shards: int
+) -> None:
+    """`<masks_dir>/<source>/shards/shard-<kkk>.csv` (video_id, mask_sha256) for every shard, empty
+    ones too, so rules can name every shard's index without reading data."""
+    from benchmark.atomic import write_csv_atomic
+    from benchmark.ids import shard_name, shard_of
+
+    rows = pd.DataFrame(sorted(shas.items()), columns=["video_id", "mask_sha256"])
+    shards = np.array([shard_of(video_id, n_shards) for video_id in rows["video_id"]], dtype=int)
+    for shard in range(n_shards):
+        part = rows[shards == shard].reset_index(drop=True)
+        write_csv_atomic(Path(masks_dir) / source / "shards" / f"{shard_name(shard)}.csv", part)
+
+
 def box_masks(
     video_id: str,
     video_boxes: pd.DataFrame,

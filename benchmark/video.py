@@ -7,6 +7,7 @@ or skip the video instead of dying with a codec traceback.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import zipfile
@@ -212,6 +213,4 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def pixels_sha256(frames: np.ndarray) -> str:
     """sha256 of decoded pixels (C-contiguous uint8), the identity of an item's content."""
-    import hashlib
-
     return hashlib.sha256(np.ascontiguousarray(frames, dtype=np.uint8).tobytes()).hexdigest()

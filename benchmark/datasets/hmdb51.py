@@ -36,7 +36,6 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 from tqdm import tqdm
 
-from benchmark.atomic import write_csv_atomic
 from benchmark.datasets import IngestResult
 from benchmark.datasets.generic import (
     ErrorPolicy,
@@ -48,8 +47,13 @@ from benchmark.datasets.generic import (
     probe_videos,
     sanitised_ids,
 )
-from benchmark.ids import shard_name, shard_of
-from benchmark.masks import ActorMasks, actor_masks_from_arrays, mask_path, write_actor_masks
+from benchmark.masks import (
+    ActorMasks,
+    actor_masks_from_arrays,
+    mask_path,
+    write_actor_masks,
+    write_shard_indexes,
+)
 
 ANNOTATION_SOURCE = "jhmdb-puppet"
 SPLIT_CODES = {"1": "train", "2": "test", "0": None}
@@ -226,15 +230,7 @@ def write_truth_masks(out_dir: Path, masks: dict[str, ActorMasks], n_shards: int
         video_id: write_actor_masks(mask_path(out_dir / "masks", "truth", video_id), actor_masks)
         for video_id, actor_masks in sorted(masks.items())
     }
-    index = pd.DataFrame(sorted(shas.items()), columns=["video_id", "mask_sha256"])
-    shards = np.array(
-        [shard_of(video_id, n_shards) for video_id in index["video_id"]], dtype=np.int64
-    )
-    for shard in range(n_shards):
-        write_csv_atomic(
-            out_dir / "masks" / "truth" / "shards" / f"{shard_name(shard)}.csv",
-            index[shards == shard].reset_index(drop=True),
-        )
+    write_shard_indexes(out_dir / "masks", "truth", shas, n_shards)
     return shas
 
 

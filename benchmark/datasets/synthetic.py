@@ -35,9 +35,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.atomic import write_csv_atomic
 from benchmark.datasets import IngestResult
-from benchmark.ids import item_rng, shard_name, shard_of
-from benchmark.masks import actor_masks_from_arrays, mask_path, write_actor_masks
+from benchmark.ids import item_rng
+from benchmark.masks import (
+    actor_masks_from_arrays,
+    mask_path,
+    write_actor_masks,
+    write_shard_indexes,
+)
 from benchmark.video import write_video
 
 MOTIONS = ("rise", "fall", "sway", "pulse", "spin", "orbit")
@@ -400,17 +406,6 @@ def _init_worker() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
-def write_shard_indexes(out_dir: Path, source: str, shas: dict[str, str], n_shards: int) -> None:
-    """`masks/<source>/shards/shard-<kkk>.csv` (video_id, mask_sha256) for every shard, empty ones too."""
-    from benchmark.atomic import write_csv_atomic
-
-    rows = pd.DataFrame(sorted(shas.items()), columns=["video_id", "mask_sha256"])
-    rows["shard"] = [shard_of(v, n_shards) for v in rows["video_id"]]
-    for shard in range(n_shards):
-        part = rows.loc[rows["shard"] == shard, ["video_id", "mask_sha256"]]
-        write_csv_atomic(out_dir / "masks" / source / "shards" / f"{shard_name(shard)}.csv", part)
-
-
 def ingest(
     settings: dict,
     out_dir: str | os.PathLike,
@@ -456,7 +451,7 @@ def ingest(
         columns=["video_id", "frame", "actor", "x1", "y1", "x2", "y2"],
     )
     truth = {w["video_id"]: w["truth_sha"] for w in written}
-    write_shard_indexes(out, "truth", truth, n_shards)
+    write_shard_indexes(out / "masks", "truth", truth, n_shards)
     write_shard_indexes(
         out, "context", {w["video_id"]: w["context_sha"] for w in written}, n_shards
     )
@@ -472,8 +467,6 @@ def ingest(
             ],
         }
     )
-    from benchmark.atomic import write_csv_atomic
-
     # The planted factors per video: ground truth for checking what a model or a mask leaks.
     write_csv_atomic(out / "synthetic_factors.csv", plan_table)
     return IngestResult(
