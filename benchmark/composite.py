@@ -129,19 +129,22 @@ def paste_clip(
 ) -> np.ndarray:
     """(T, H, W, 3) frames where (T, H, W) masks, else the (H, W, 3) `still` image.
 
-    The clip is copied whole (one large memcpy), then the still is copied over the background
-    pixels frame by frame with OpenCV's SIMD masked copy while the frame is in cache; measured
-    faster than filling with the still first and copying the actor in (perf/README_assembly.md).
+    Frame by frame: the output frame is filled with the still, then OpenCV's SIMD masked copy puts
+    the actor's pixels on it while that frame is in cache. Each pixel is read and written once (the
+    bytes of the memory bound); perf/README_assembly.md compares the alternatives.
     """
     import cv2
 
-    background = np.logical_not(masks).view(np.uint8)
+    if frames.shape[:3] != masks.shape or still.shape != frames.shape[1:]:
+        raise AssemblyError(
+            f"frames {frames.shape}, masks {masks.shape} and still {still.shape} do not match"
+        )
+    actor = np.ascontiguousarray(masks, dtype=bool).view(np.uint8)
     if out is None:
-        out = frames.copy()
-    else:
-        np.copyto(out, frames)
+        out = np.empty_like(frames)
     for t in range(len(frames)):
-        cv2.copyTo(still, background[t], out[t])
+        out[t] = still
+        cv2.copyTo(frames[t], actor[t], out[t])
     return out
 
 

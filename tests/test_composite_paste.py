@@ -10,6 +10,7 @@ from benchmark.composite import (
     choose_static_frame,
     composite_clip,
     paste_actor,
+    paste_clip,
 )
 from benchmark.composite import (
     test_clip_indices as clip_indices,
@@ -52,6 +53,10 @@ def test_composite_clip_equals_paste_actor_per_frame(clip):
     resized = np.asarray(Image.fromarray(background).resize((34, 24), Image.Resampling.BICUBIC))
     assert np.array_equal(out[2], resized)
     assert np.array_equal(out[0][masks[0]], frames[0][masks[0]])
+    # A reused output buffer holding another item's pixels is fully overwritten.
+    buffer = np.full_like(frames, 7)
+    assert composite_clip(frames, masks, background, buffer) is buffer
+    assert np.array_equal(buffer, expected)
 
 
 def test_size_mismatch_is_an_error(clip):
@@ -60,6 +65,8 @@ def test_size_mismatch_is_an_error(clip):
         composite_clip(frames, masks[:, :-1], background)
     with pytest.raises(AssemblyError, match="differ in size"):
         paste_actor(frames[0], masks[0, :-1], background)
+    with pytest.raises(AssemblyError, match="do not match"):
+        paste_clip(frames, masks, np.zeros((24, 33, 3), np.uint8))
 
 
 def test_test_clip_is_centred_and_clipped():
