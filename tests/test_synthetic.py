@@ -124,6 +124,24 @@ def test_planted_factors_follow_the_bias_rates():
     assert own_fg == pytest.approx(0.3 + 0.7 / 5, abs=0.04)
 
 
+def test_context_object_size_scales_it_and_the_box_holds_it():
+    small = SyntheticParams(train=3, val=0, test=0)
+    large = SyntheticParams(train=3, val=0, test=0, context_size=0.6)
+    for index in range(3):
+        plan = plan_video(small, 0, "train", index)
+        area_small = render_video(small, plan, 0).context_mask.sum(axis=(1, 2))
+        rendered = render_video(large, plan, 0)
+        area_large = rendered.context_mask.sum(axis=(1, 2))
+        # Twice the half-size, about four times the area (the gap and the frame edge clip some).
+        assert 2.5 < area_large.mean() / area_small.mean() < 5.0
+        for frame, _, x1, y1, x2, y2 in rendered.boxes:
+            rows, cols = np.nonzero(rendered.context_mask[frame])
+            # the annotation box holds the object (up to the per-frame corner jitter)
+            slack = 0.15 * (x2 - x1)
+            assert cols.min() >= x1 - slack and cols.max() + 1 <= x2 + slack
+            assert rows.min() >= y1 - slack and rows.max() + 1 <= y2 + slack
+
+
 def test_ingested_files_agree(tiny_dataset):
     manifest = read_manifest(tiny_dataset / "manifest.csv")
     boxes = read_boxes(tiny_dataset / "boxes.parquet", manifest)

@@ -85,6 +85,7 @@ class SyntheticParams:
     context_probability: float = 1.0
     context_bias: float = 0.95
     context_gap: int = 2
+    context_size: float = 0.3
     box_margin: float = 0.4
     box_jitter: float = 0.03
     actors: int = 1
@@ -111,6 +112,7 @@ class SyntheticParams:
             context_probability=context.get("probability", defaults.context_probability),
             context_bias=context.get("bias", defaults.context_bias),
             context_gap=context.get("gap", defaults.context_gap),
+            context_size=context.get("size", defaults.context_size),
             box_margin=settings.get("box_margin", defaults.box_margin),
             box_jitter=settings.get("box_jitter", defaults.box_jitter),
             actors=settings.get("actors", defaults.actors),
@@ -337,7 +339,7 @@ def render_video(params: SyntheticParams, plan: VideoPlan, seed: int) -> Rendere
             if k == 0 and plan.context_shape is not None:
                 # The object sits beside the actor, `gap` pixels from its tight box; the annotation
                 # box holds it, as annotators' boxes hold what an actor carries.
-                half = 0.3 * body * context_scale
+                half = params.context_size * body * context_scale
                 oy = (y1 + y2) / 2
                 if plan.context_side > 0:
                     ox = x2 + params.context_gap + half
