@@ -125,13 +125,18 @@ def composite_clip(
 
 
 def paste_clip(
-    frames: np.ndarray, masks: np.ndarray, still: np.ndarray, out: np.ndarray | None = None
+    frames: np.ndarray,
+    masks: np.ndarray,
+    still: np.ndarray,
+    out: np.ndarray | None = None,
+    chunk: int = 16,
 ) -> np.ndarray:
     """(T, H, W, 3) frames where (T, H, W) masks, else the (H, W, 3) `still` image.
 
-    Frame by frame: the output frame is filled with the still, then OpenCV's SIMD masked copy puts
-    the actor's pixels on it while that frame is in cache. Each pixel is read and written once (the
-    bytes of the memory bound); perf/README_assembly.md compares the alternatives.
+    `chunk` frames at a time: the output chunk is filled with the still, then OpenCV's SIMD masked
+    copy puts the actor's pixels on it (the chunk seen as one (chunk*H, W) image) while it is in
+    cache. Each pixel is read and written once, as in the memory bound; 16-frame chunks measured
+    ~10% faster than frame by frame (perf/README_assembly.md).
     """
     import cv2
 
@@ -139,12 +144,26 @@ def paste_clip(
         raise AssemblyError(
             f"frames {frames.shape}, masks {masks.shape} and still {still.shape} do not match"
         )
+    frames = np.ascontiguousarray(frames)
     actor = np.ascontiguousarray(masks, dtype=bool).view(np.uint8)
     if out is None:
         out = np.empty_like(frames)
-    for t in range(len(frames)):
-        out[t] = still
-        cv2.copyTo(frames[t], actor[t], out[t])
+    elif out.shape != frames.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise AssemblyError(
+            f"output buffer {out.shape} {out.dtype}: pass a contiguous uint8 array shaped like "
+            f"the frames {frames.shape}"
+        )
+    height, width = frames.shape[1:3]
+    for start in range(0, len(frames), chunk):
+        stop = min(start + chunk, len(frames))
+        rows = (stop - start) * height
+        target = out[start:stop]
+        target[...] = still
+        cv2.copyTo(
+            frames[start:stop].reshape(rows, width, 3),
+            actor[start:stop].reshape(rows, width),
+            target.reshape(rows, width, 3),
+        )
     return out
 
 

@@ -57,6 +57,8 @@ def test_composite_clip_equals_paste_actor_per_frame(clip):
     buffer = np.full_like(frames, 7)
     assert composite_clip(frames, masks, background, buffer) is buffer
     assert np.array_equal(buffer, expected)
+    # Chunks of 2 frames (two full chunks and a remainder) give the same pixels.
+    assert np.array_equal(paste_clip(frames, masks, resized, chunk=2), expected)
 
 
 def test_size_mismatch_is_an_error(clip):
@@ -67,6 +69,8 @@ def test_size_mismatch_is_an_error(clip):
         paste_actor(frames[0], masks[0, :-1], background)
     with pytest.raises(AssemblyError, match="do not match"):
         paste_clip(frames, masks, np.zeros((24, 33, 3), np.uint8))
+    with pytest.raises(AssemblyError, match="contiguous"):
+        paste_clip(frames, masks, frames[0], out=np.empty((5, 24, 68, 3), np.uint8)[:, :, ::2])
 
 
 def test_test_clip_is_centred_and_clipped():
