@@ -14,6 +14,7 @@ configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 include: "pipeline/rules/common.smk"
+include: "pipeline/rules/inputs.smk"
 include: "pipeline/rules/ingest.smk"
 include: "pipeline/rules/masks.smk"
 include: "pipeline/rules/review.smk"

@@ -69,7 +69,9 @@ def snakefile_for(work: Path, requested: str | None, only: list[str] | None = No
         return project
     rules = PROJECT / "pipeline" / "rules"
     stages = [s for s in only or STAGE_ORDER if (rules / f"{s}.smk").exists()]
-    lines = [f'include: "{rules / "common.smk"}"'] + [f'include: "{rules / s}.smk"' for s in stages]
+    lines = [f'include: "{rules / "common.smk"}"', f'include: "{rules / "inputs.smk"}"'] + [
+        f'include: "{rules / s}.smk"' for s in stages
+    ]
     lines += [
         "",
         "",

@@ -20,6 +20,7 @@ from tests.test_composite_assembly import build_backgrounds, build_inputs, run_a
 PROJECT = Path(__file__).resolve().parent.parent
 SNAKEFILE = """
 include: "{root}/pipeline/rules/common.smk"
+include: "{root}/pipeline/rules/inputs.smk"
 include: "{root}/pipeline/rules/ingest.smk"
 include: "{root}/pipeline/rules/assembly.smk"
 

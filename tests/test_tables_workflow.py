@@ -54,6 +54,7 @@ def test_summarise_results_rule_and_report(tmp_path):
     (tmp_path / "Snakefile").write_text(
         f'configfile: "{tmp_path / "config.yaml"}"\n\n\n'
         f'include: "{PROJECT_ROOT / "pipeline/rules/common.smk"}"\n'
+        f'include: "{PROJECT_ROOT / "pipeline/rules/inputs.smk"}"\n'
         f'include: "{PROJECT_ROOT / "pipeline/rules/evaluate.smk"}"\n\n\n'
         "rule all:\n    input:\n        ALL_TARGETS,\n"
     )

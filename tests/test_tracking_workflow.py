@@ -24,7 +24,8 @@ def _snakefile(folder: Path) -> Path:
     text = (
         'configfile: "config.yaml"\n\n\n'
         + "".join(
-            f'include: "{rules / name}"\n' for name in ("common.smk", "ingest.smk", "masks.smk")
+            f'include: "{rules / name}"\n'
+            for name in ("common.smk", "inputs.smk", "ingest.smk", "masks.smk")
         )
         + "\n\nrule all:\n    default_target: True\n    input:\n        ALL_TARGETS,\n"
     )

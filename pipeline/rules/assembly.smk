@@ -23,13 +23,6 @@ wildcard_constraints:
     bg_source=r"[a-z0-9_]+",
 
 
-def assembly_json(bench_keys, sections=()):
-    """Only the config a job depends on, so changing e.g. `crf` reruns items, not backgrounds."""
-    data = {name: config[name] for name in ("results", "dataset", "seed", *sections)}
-    data["benchmark"] = {key: BENCH[key] for key in bench_keys}
-    return json.dumps(data, sort_keys=True)
-
-
 ITEM_KEYS = [
     "versions",
     "span",
@@ -163,14 +156,6 @@ rule collect_benchmark_items:
         ),
     shell:
         "python -m benchmark.composite collect --config-json {params.cfg:q} > {log} 2>&1"
-
-
-def variant_items(wildcards):
-    return [
-        f"{RESULTS}/bench/{variant}/{protocol}-{source}/items.csv"
-        for variant, protocol, source in ITEM_SETS
-        if variant == wildcards.variant
-    ]
 
 
 rule export_mmaction2:

@@ -3,8 +3,6 @@
 # and prompts are inputs of `track_actors` (masks.smk), so the next run re-tracks with the prompts
 # (approved masks stay frozen) and the gallery shows the new masks; `python -m benchmark.review
 # retrack` re-tracks exactly the videos marked retrack, for a quick look between workflow runs.
-import os
-
 REVIEW = config["review"]
 REVIEW_TRACKER = REVIEW["tracker"]
 REVIEW_SOURCES = [REVIEW_TRACKER] + [
@@ -24,11 +22,6 @@ REVIEW_SKIP_FILES = [f"{RESULTS}/ingest/skipped.csv"] + [
     f"{RESULTS}/masks/{source}/skipped.csv"
     for source in sorted(set(config["benchmark"]["variants"]) | {REVIEW_TRACKER})
 ]
-
-
-def review_decision_files(wildcards):
-    """The decisions CSV and prompts JSON where they exist (none yet = nothing reviewed)."""
-    return [path for path in (REVIEW_DECISIONS, REVIEW_PROMPTS) if os.path.exists(path)]
 
 
 rule build_review_gallery:

@@ -43,34 +43,6 @@ wildcard_constraints:
     bank_hash=r"[0-9a-f]{12}",
 
 
-def run_config_json(wildcards):
-    """Only this run's entry, the shared training section and the test clip: editing one run's
-    parameters reruns that run's jobs only. The seed list becomes this job's seed, so adding a
-    seed does not retrain the others."""
-    seed = [int(wildcards.seed)]
-    run = dict(RUNS[wildcards.run])
-    run["training"] = {**run.get("training", {}), "seeds": seed}
-    return json.dumps(
-        {
-            "runs": [run],
-            "training": {**config["training"], "seeds": seed},
-            "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
-        },
-        sort_keys=True,
-    )
-
-
-def run_bank(wildcards):
-    run = RUNS[wildcards.run]
-    if not run_uses_bank(run):
-        return []
-    return f"{RESULTS}/runs/{bank_relpath(config, run, int(wildcards.seed))}"
-
-
-def run_gpus(wildcards):
-    return 1 if RUN_TRAINING[wildcards.run]["device"] == "cuda" else 0
-
-
 rule build_stillmix_bank:
     input:
         manifest=f"{RESULTS}/manifest.csv",
