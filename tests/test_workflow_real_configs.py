@@ -4,6 +4,8 @@ and HMDB51 + JHMDB masks. Nothing is decoded in a dry run; this checks the workf
 real datasets' scale of shards, variants, sources, runs and seeds."""
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -40,3 +42,18 @@ def test_real_config_dry_run_resolves_the_whole_dag(tmp_path, project_root, name
     fabricate_layout(tmp_path)
     shutil.copy(config_path, tmp_path / f"{name}.yaml")
     run_workflow(tmp_path, configfiles=[tmp_path / f"{name}.yaml"], dryrun=True)
+
+
+def test_snakemake_lint_is_clean(tmp_path, project_root):
+    """`snakemake --lint` on the project Snakefile (default config) finds nothing to report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--snakefile", project_root / "Snakefile"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "Lints for" not in output, output[-3000:]
+    assert "your workflow is in a good condition" in output
