@@ -1,6 +1,8 @@
 """The default run's judged figures across data and training seeds (the spread the README quotes).
 
     .venv/bin/python perf/default_run_seeds.py --seeds 0 1 2 [--workdir /tmp/seeds] [--cores 2]
+    .venv/bin/python perf/default_run_seeds.py --seeds 0 1 2 3 4 --runs vanilla albar \
+        --overlay '{"dataset": {"synthetic": {"motion_scale": 0.6}}}' --workdir /tmp/ms06
 
 For each seed k the whole default workflow runs in its own working directory with `seed: k` (a new
 synthetic dataset, new backgrounds and frozen frames) and `training.seeds: [k]`, and the script prints
@@ -13,12 +15,16 @@ directory already holds a finished run costs nothing (Snakemake finds it up to d
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from benchmark.config import deep_merge, load_config
 from benchmark.workflow import run_workflow
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def judged_figures(summary: pd.DataFrame) -> list[dict]:
@@ -66,12 +72,29 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/albar-default-seeds"))
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, help="also write the per-seed figures to this CSV")
+    parser.add_argument(
+        "--overlay",
+        type=json.loads,
+        default={},
+        help='config overlay (JSON) for an experiment, e.g. \'{"dataset": {"synthetic": '
+        '{"motion_scale": 0.6}}}\'',
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        help="train only these runs of the default list (vanilla and albar are needed)",
+    )
     args = parser.parse_args()
+    overlay = dict(args.overlay)
+    if args.runs:
+        default_runs = load_config(PROJECT / "config" / "default.yaml")["runs"]
+        overlay["runs"] = [run for run in default_runs if run["name"] in args.runs]
     rows = []
     for seed in args.seeds:
         workdir = args.workdir / f"seed{seed}"
         started = time.perf_counter()
-        run_workflow(workdir, {"seed": seed, "training": {"seeds": [seed]}}, cores=args.cores)
+        config = deep_merge(overlay, {"seed": seed, "training": {"seeds": [seed]}})
+        run_workflow(workdir, config, cores=args.cores)
         minutes = (time.perf_counter() - started) / 60
         summary = pd.read_csv(workdir / "results" / "synthetic" / "tables" / "summary.csv")
         for row in judged_figures(summary):
