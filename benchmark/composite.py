@@ -117,11 +117,9 @@ def composite_clip(
     `out` (same shape as frames) is reused when given: the versions x sources items of one video
     then write into one buffer instead of page-faulting a fresh one each time.
     """
-    if frames.shape[:3] != masks.shape:
-        raise AssemblyError(f"masks {masks.shape} do not match frames {frames.shape[:3]}")
     height, width = frames.shape[1:3]
     resized = resize_background(background, width, height)
-    return paste_clip(np.ascontiguousarray(frames), masks, resized, out)
+    return paste_clip(frames, masks, resized, out)  # checks the shapes
 
 
 def paste_clip(

@@ -51,15 +51,6 @@ def copy_then_still(frames: np.ndarray, masks: np.ndarray, still: np.ndarray, ou
     return out
 
 
-def best_of(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def best_of_interleaved(functions: dict, rounds: int, flush=None) -> dict[str, float]:
     """Best time of each function, timing them in turn once per round.
 
@@ -75,6 +66,10 @@ def best_of_interleaved(functions: dict, rounds: int, flush=None) -> dict[str, f
             function()
             best[name] = min(best[name], time.perf_counter() - started)
     return best
+
+
+def best_of(function, repeats: int) -> float:
+    return best_of_interleaved({"only": function}, repeats)["only"]
 
 
 def test_clip(frames: int = 64, height: int = 240, width: int = 320, seed: int = 0):
