@@ -1,6 +1,7 @@
 """Shared fixtures. Thread counts are pinned before torch / OpenCV load: the suite runs on 2 cores."""
 
 import os
+import sys
 
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
@@ -10,6 +11,22 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """One clear message, instead of an import error per test module, when the suite runs on an
+    interpreter without the project's dependencies (e.g. a bare `pytest` outside .venv)."""
+    import importlib.util
+
+    required = ("numpy", "torch", "torchvision", "cv2", "av", "pandas", "snakemake", "benchmark")
+    missing = [name for name in required if importlib.util.find_spec(name) is None]
+    if missing:
+        raise pytest.UsageError(
+            f"{sys.executable} lacks {', '.join(missing)}: run `bash install.sh`, then the tests "
+            "with `.venv/bin/python -m pytest` (README, Quick start)"
+        )
+
+
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 # A tiny synthetic dataset: every stage's tests can afford it.
