@@ -4,9 +4,10 @@ For every variant (a mask source: `box_first`, `truth`, a tracker, ...) and ever
 - SCUBA: `versions` items per video. Each keeps the actor pixels of its mask (hard 0/1, no
   feathering) and replaces every other pixel with one still background stretched to the frame with
   PIL's BICUBIC (`paste_actor`, bit-exact with the StillMix construction; `composite_clip` is the
-  vectorised whole-clip path with identical pixels). Frame span: the original rule keeps the frames
-  from the first to the last frame with a box (config `benchmark.span`); a frame of the span without
-  a mask becomes pure background. The span comes from the boxes, never from the mask, so every
+  vectorised whole-clip path with identical pixels, and `composite_chunks` the same streamed to the
+  item writer 16 frames at a time). Frame span: the original rule keeps the frames from the first
+  to the last frame with a box (config `benchmark.span`); a frame of the span without a mask
+  becomes pure background. The span comes from the boxes, never from the mask, so every
   variant's items have the same frames.
 - SCUFO: for each SCUBA item, one frame of the *decoded* SCUBA item (the codec artefacts the model
   sees there), chosen (seeded; random or middle) inside the centred test clip among frames whose mask
@@ -26,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -64,6 +66,7 @@ from benchmark.video import VideoReadError, pixels_sha256, read_image, read_vide
 PROTOCOLS = ("scuba", "scufo", "conflfg")
 ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
 SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}
+CHUNK_FRAMES = 16  # frames per paste / streaming chunk (perf/README_assembly.md)
 STAGE = "composite"  # the `stage` column of skipped.csv rows written here
 
 
@@ -114,12 +117,59 @@ def composite_clip(
     Same pixels as `paste_actor` frame by frame. The background is resized once (it is the same
     still for every frame) and pasted around the actor by `paste_clip`. No float temporaries;
     NumPy's `copyto(where=)` / `where` do the same ~15-25x slower (perf/README_assembly.md).
-    `out` (same shape as frames) is reused when given: the versions x sources items of one video
-    then write into one buffer instead of page-faulting a fresh one each time.
+    `out` (same shape as frames) is reused when given. The stage itself streams items with
+    `composite_chunks`, which never holds a whole composited clip.
     """
     height, width = frames.shape[1:3]
     resized = resize_background(background, width, height)
     return paste_clip(frames, masks, resized, out)  # checks the shapes
+
+
+def composite_chunks(
+    frames: np.ndarray,
+    masks: np.ndarray,
+    background: np.ndarray,
+    chunk: int = CHUNK_FRAMES,
+    buffer: np.ndarray | None = None,
+) -> Iterator[np.ndarray]:
+    """`composite_clip` streamed: yields the composited clip `chunk` frames at a time.
+
+    Every chunk is written into the same (chunk, H, W, 3) buffer (`buffer` when given), so the
+    consumer - the item writer - must use a chunk before asking for the next. The output then
+    stays in cache between the paste and the encoder and is never written to main memory; a clip
+    of any length needs one chunk of output memory (perf/README_assembly.md).
+    """
+    height, width = frames.shape[1:3]
+    still = resize_background(background, width, height)
+    return paste_chunks(frames, masks, still, chunk, buffer)
+
+
+def paste_chunks(
+    frames: np.ndarray,
+    masks: np.ndarray,
+    still: np.ndarray,
+    chunk: int = CHUNK_FRAMES,
+    buffer: np.ndarray | None = None,
+) -> Iterator[np.ndarray]:
+    """`paste_clip` streamed into one reused chunk buffer (see `composite_chunks`)."""
+    frames, actor = _check_paste(frames, masks, still)
+    shape = (chunk, *frames.shape[1:])
+    if buffer is None:
+        buffer = np.empty(shape, np.uint8)
+    elif buffer.shape != shape or buffer.dtype != np.uint8 or not buffer.flags.c_contiguous:
+        raise AssemblyError(
+            f"chunk buffer {buffer.shape} {buffer.dtype}: pass a contiguous uint8 array of "
+            f"shape {shape}"
+        )
+    return _paste_chunks(frames, actor, still, chunk, buffer)
+
+
+def _paste_chunks(frames, actor, still, chunk, buffer) -> Iterator[np.ndarray]:
+    for start in range(0, len(frames), chunk):
+        stop = min(start + chunk, len(frames))
+        target = buffer[: stop - start]
+        _paste_into(frames[start:stop], actor[start:stop], still, target)
+        yield target
 
 
 def paste_clip(
@@ -127,7 +177,7 @@ def paste_clip(
     masks: np.ndarray,
     still: np.ndarray,
     out: np.ndarray | None = None,
-    chunk: int = 16,
+    chunk: int = CHUNK_FRAMES,
 ) -> np.ndarray:
     """(T, H, W, 3) frames where (T, H, W) masks, else the (H, W, 3) `still` image.
 
@@ -136,14 +186,7 @@ def paste_clip(
     cache. Each pixel is read and written once, as in the memory bound; 16-frame chunks measured
     ~10% faster than frame by frame (perf/README_assembly.md).
     """
-    import cv2
-
-    if frames.shape[:3] != masks.shape or still.shape != frames.shape[1:]:
-        raise AssemblyError(
-            f"frames {frames.shape}, masks {masks.shape} and still {still.shape} do not match"
-        )
-    frames = np.ascontiguousarray(frames)
-    actor = np.ascontiguousarray(masks, dtype=bool).view(np.uint8)
+    frames, actor = _check_paste(frames, masks, still)
     if out is None:
         out = np.empty_like(frames)
     elif out.shape != frames.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
@@ -151,18 +194,33 @@ def paste_clip(
             f"output buffer {out.shape} {out.dtype}: pass a contiguous uint8 array shaped like "
             f"the frames {frames.shape}"
         )
-    height, width = frames.shape[1:3]
     for start in range(0, len(frames), chunk):
         stop = min(start + chunk, len(frames))
-        rows = (stop - start) * height
-        target = out[start:stop]
-        target[...] = still
-        cv2.copyTo(
-            frames[start:stop].reshape(rows, width, 3),
-            actor[start:stop].reshape(rows, width),
-            target.reshape(rows, width, 3),
-        )
+        _paste_into(frames[start:stop], actor[start:stop], still, out[start:stop])
     return out
+
+
+def _check_paste(
+    frames: np.ndarray, masks: np.ndarray, still: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous frames and the masks as a uint8 0/1 view, after checking the three shapes."""
+    if frames.shape[:3] != masks.shape or still.shape != frames.shape[1:]:
+        raise AssemblyError(
+            f"frames {frames.shape}, masks {masks.shape} and still {still.shape} do not match"
+        )
+    return np.ascontiguousarray(frames), np.ascontiguousarray(masks, dtype=bool).view(np.uint8)
+
+
+def _paste_into(frames: np.ndarray, actor: np.ndarray, still: np.ndarray, target: np.ndarray):
+    """target = still, then frames copied where actor: one masked copy over the stacked frames."""
+    import cv2
+
+    rows = len(frames) * frames.shape[1]
+    width = frames.shape[2]
+    target[...] = still
+    cv2.copyTo(
+        frames.reshape(rows, width, 3), actor.reshape(rows, width), target.reshape(rows, width, 3)
+    )
 
 
 def test_clip_indices(num_frames: int, frames: int, stride: int) -> np.ndarray:
@@ -198,12 +256,15 @@ def choose_static_frame(
 
 
 def write_jpeg_zip(
-    path: str | os.PathLike, frames: np.ndarray, *, quality: int, subsampling: str
-) -> None:
-    """Frames as `img_00001.jpg`... in an uncompressed zip (the ALBAR loader's layout), atomically.
+    path: str | os.PathLike, frames: Iterable[np.ndarray], *, quality: int, subsampling: str
+) -> int:
+    """Frames as `img_00001.jpg`... in an uncompressed zip (the ALBAR loader's layout), atomically;
+    returns the number of frames. `frames`: any iterable of (H, W, 3) uint8 arrays, each encoded
+    before the next is drawn (so a `composite_chunks` stream works).
 
     Fixed member timestamps and encoder settings make the bytes reproducible.
     """
+    count = 0
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for index, array in enumerate(frames, start=1):
             buffer = io.BytesIO()
@@ -212,12 +273,16 @@ def write_jpeg_zip(
             )
             info = zipfile.ZipInfo(f"img_{index:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
             archive.writestr(info, buffer.getvalue())
+            count = index
+    return count
 
 
 def write_mp4(
-    path: str | os.PathLike, frames: np.ndarray, fps: float, *, crf: int, pix_fmt: str
-) -> None:
-    """H.264 with a chosen chroma layout, atomically. `yuv444p` keeps full-resolution chroma, so the
+    path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, *, crf: int, pix_fmt: str
+) -> int:
+    """H.264 with a chosen chroma layout, atomically; returns the number of frames. `frames`: any
+    iterable of (H, W, 3) uint8 arrays (each is copied into the encoder's frame before the next is
+    drawn). `yuv444p` keeps full-resolution chroma, so the
     background's colour does not bleed into the actor at the mask boundary as with yuv420p
     (perf/README_assembly.md); one encoder thread, because x264's output depends on its thread
     count and items must be byte-identical whatever `--threads` a rebuild uses."""
@@ -225,7 +290,11 @@ def write_mp4(
 
     import av
 
-    height, width = frames.shape[1:3]
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise AssemblyError(f"{path}: no frames to write")
+    height, width = first.shape[:2]
     if pix_fmt == "yuv420p" and (height % 2 or width % 2):
         raise AssemblyError(f"{path}: yuv420p H.264 needs even frame sizes, got {width}x{height}")
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
@@ -234,12 +303,15 @@ def write_mp4(
         stream.options = {"crf": str(crf), "preset": "medium"}
         stream.width, stream.height = width, height
         stream.codec_context.thread_count = 1
-        for array in frames:
+        count = 0
+        for array in itertools.chain([first], frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
+            count += 1
         for packet in stream.encode():
             container.mux(packet)
+    return count
 
 
 @dataclass(frozen=True)
@@ -264,13 +336,13 @@ class ItemFormat:
     def suffix(self) -> str:
         return ITEM_SUFFIX[self.kind]
 
-    def write(self, path: Path, frames: np.ndarray, fps: float) -> None:
+    def write(self, path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+        """Write an item from a clip or any iterable of frames; returns the frame count."""
         if self.kind == "jpeg_zip":
-            write_jpeg_zip(
+            return write_jpeg_zip(
                 path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling
             )
-        else:
-            write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt)
+        return write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt)
 
 
 def remove_stale_temporaries(path: Path) -> None:
@@ -518,22 +590,21 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
     label = int(assembly.manifest.at[video_id, "label"])
     fmt = assembly.item_format
     rows = []
-    buffer = np.empty_like(clip)  # one output buffer for every item of the video
+    buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)  # one chunk, every item
     for source in assembly.sources:
         library = assembly.library(source.name)
         for k in range(assembly.bench["versions"]):
             background_id = library.background_id(video_id, k)
-            composited = composite_clip(clip, clip_masks, library.image(background_id), buffer)
+            # Streamed: each chunk is encoded while it is in cache (no whole composited clip).
+            chunks = composite_chunks(clip, clip_masks, library.image(background_id), buffer=buffer)
             scuba_id = item_id(video_id, k)
             relative = assembly.item_path("scuba", source.name, scuba_id, fmt.suffix)
             target = assembly.results / relative
             remove_stale_temporaries(target)
-            fmt.write(target, composited, fps)
+            fmt.write(target, itertools.chain.from_iterable(chunks), fps)
             decoded, _ = read_video(target)
-            if decoded.shape != composited.shape:
-                raise AssemblyError(
-                    f"{target}: decodes to {decoded.shape}, wrote {composited.shape}"
-                )
+            if decoded.shape != clip.shape:
+                raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {clip.shape}")
             rows.append(
                 _item_row(
                     item_id=scuba_id,
@@ -544,7 +615,7 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
                     variant=assembly.variant,
                     background_id=background_id,
                     label=label,
-                    frames=len(composited),
+                    frames=len(clip),
                     first_frame=first,
                     pair_id=item_id(video_id, k, static=True),
                     path=relative,
@@ -703,17 +774,20 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
     static_frame, static_mask, static_index = static_actor(assembly, partner, *frames.shape[1:3])
     fmt = assembly.item_format
     rows = []
+    buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)
     for k in range(settings["versions"]):
         background_id = library.background_id(video_id, k)
         # Static actor on the background first, then the moving actor on top of both.
         still = paste_actor(static_frame, static_mask, library.image(background_id))
-        composited = paste_clip(np.ascontiguousarray(clip), clip_masks, still)
+        chunks = paste_chunks(clip, clip_masks, still, buffer=buffer)
         conflfg_id = item_id(video_id, k)
         relative = assembly.item_path("conflfg", library.source.name, conflfg_id, fmt.suffix)
         target = assembly.results / relative
         remove_stale_temporaries(target)
-        fmt.write(target, composited, fps)
+        fmt.write(target, itertools.chain.from_iterable(chunks), fps)
         decoded, _ = read_video(target)
+        if decoded.shape != clip.shape:
+            raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {clip.shape}")
         rows.append(
             _item_row(
                 item_id=conflfg_id,
@@ -726,7 +800,7 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
                 label=label,
                 static_label=int(assembly.manifest.at[partner, "label"]),
                 static_video_id=partner,
-                frames=len(composited),
+                frames=len(clip),
                 first_frame=first,
                 static_frame=static_index,
                 path=relative,

@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.composite import ItemFormat, composite_clip, paste_clip, resize_background
+from benchmark.composite import (
+    ItemFormat,
+    composite_chunks,
+    composite_clip,
+    paste_chunks,
+    paste_clip,
+    resize_background,
+)
 from benchmark.runtime import set_threads
 from benchmark.video import read_video, write_video
 
@@ -68,6 +75,12 @@ def best_of_interleaved(functions: dict, rounds: int, flush=None) -> dict[str, f
     return best
 
 
+def consume(chunks) -> None:
+    """Draw every chunk of a stream (the item writer would encode each one here, untimed)."""
+    for _ in chunks:
+        pass
+
+
 def best_of(function, repeats: int) -> float:
     return best_of_interleaved({"only": function}, repeats)["only"]
 
@@ -96,6 +109,11 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
     still = resize_background(background, clip.shape[2], clip.shape[1])
     # Steady state of the stage: the items of one video reuse one output buffer (no page faults).
     buffer = np.empty_like(clip)
+    chunk_buffer = np.empty((16, *clip.shape[1:]), np.uint8)
+    streamed = np.concatenate(
+        [c.copy() for c in composite_chunks(clip, masks, background, buffer=chunk_buffer)]
+    )
+    identical = identical and bool(np.array_equal(streamed, vectorised))
     identical = identical and bool(
         np.array_equal(copy_then_still(clip, masks, still, buffer), vectorised)
     )
@@ -112,6 +130,13 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
         {
             "resize": lambda: resize_background(background, clip.shape[2], clip.shape[1]),
             "paste_reused": lambda: paste_clip(clip, masks, still, buffer),
+            # The stage's path: chunks streamed to the item writer through one chunk buffer.
+            "streamed": lambda: consume(
+                composite_chunks(clip, masks, background, buffer=chunk_buffer)
+            ),
+            "paste_streamed": lambda: consume(
+                paste_chunks(clip, masks, still, buffer=chunk_buffer)
+            ),
             "reused": lambda: composite_clip(clip, masks, background, buffer),
             "copy_then_still": lambda: copy_then_still(clip, masks, still, buffer),
             "paste_per_frame": lambda: paste_clip(clip, masks, still, buffer, chunk=1),
@@ -154,10 +179,75 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
         "speedup_reused_buffer": round(reference_s / reused_s, 1),
         "copy_then_still_ms": round(copy_then_still_s * 1e3, 2),
         "copy_then_still_vs_memory_bound": round(copy_then_still_s / bound_s, 2),
+        "streamed_ms": round(times["streamed"] * 1e3, 2),
+        "streamed_vs_memory_bound": round(times["streamed"] / bound_s, 2),
+        "speedup_streamed": round(reference_s / times["streamed"], 1),
+        "paste_streamed_ms": round(times["paste_streamed"] * 1e3, 2),
+        "paste_streamed_vs_memory_bound": round(times["paste_streamed"] / bound_s, 2),
         "paste_per_frame_ms": round(times["paste_per_frame"] * 1e3, 2),
         "paste_per_frame_vs_memory_bound": round(times["paste_per_frame"] / bound_s, 2),
         "clip_copy_ms": round(times["clip_copy"] * 1e3, 2),
         "clip_copy_vs_memory_bound": round(times["clip_copy"] / bound_s, 2),
+    }
+
+
+def ucf101_24_item_lengths(folder: Path) -> np.ndarray:
+    """SCUBA item lengths of the UCF101-24 split-1 test videos under the default span rule (first
+    to last annotated frame, inclusive, within the video), from `pyannot.pkl` + `testlist01.txt`."""
+    from benchmark.datasets.ucf101 import read_split_list
+    from benchmark.safe_pickle import load_pickle
+
+    annotations = load_pickle(folder / "pyannot.pkl")
+    lengths = []
+    for name in read_split_list(folder / "testlist01.txt", with_labels=False):
+        video = annotations[name]
+        first = min(int(tube["sf"]) for tube in video["annotations"])
+        last = min(
+            max(int(tube["ef"]) for tube in video["annotations"]) - 1, int(video["numf"]) - 1
+        )
+        lengths.append(last - first + 1)
+    return np.asarray(lengths)
+
+
+def measure_item_lengths(lengths: np.ndarray, repeats: int) -> dict:
+    """The stage's streamed composite (resize + paste) over a real distribution of item lengths.
+
+    Times the composite at the length deciles of `lengths` (one 320x240 clip, sliced), interpolates
+    each item's time linearly in its length, and reports total time / total memory bound over all
+    items - what the whole stage spends against what the bytes it moves allow - beside the
+    per-length ratios. Every timed call starts cache-cold (as in measure_composite).
+    """
+    grid = np.unique(np.quantile(lengths, np.linspace(0, 1, 11)).round().astype(int))
+    clip, masks, background = test_clip(int(grid.max()))
+    chunk_buffer = np.empty((16, *clip.shape[1:]), np.uint8)
+    flush = np.ones(256 * 2**20, dtype=np.uint8)
+    flush_target = np.empty_like(flush)
+    candidates = {
+        int(t): lambda t=t: consume(
+            composite_chunks(clip[:t], masks[:t], background, buffer=chunk_buffer)
+        )
+        for t in grid
+    }
+    times = best_of_interleaved(candidates, repeats, flush=lambda: np.count_nonzero(flush))
+    bandwidth = 2 * flush.nbytes / best_of(lambda: np.copyto(flush_target, flush), repeats)
+    frame_bytes = clip[0].nbytes * 2 + masks[0].nbytes  # read frame + mask, write output
+    bound = {t: t * frame_bytes / bandwidth for t in times}
+    item_times = np.interp(lengths, list(times), list(times.values()))
+    item_bounds = lengths * frame_bytes / bandwidth
+    return {
+        "items": len(lengths),
+        "length_mean": round(float(lengths.mean()), 1),
+        "length_median": float(np.median(lengths)),
+        "length_min_max": [int(lengths.min()), int(lengths.max())],
+        "memcpy_GBps": round(bandwidth / 1e9, 2),
+        "per_length": {
+            t: {"ms": round(times[t] * 1e3, 2), "vs_memory_bound": round(times[t] / bound[t], 2)}
+            for t in times
+        },
+        "total_s": round(float(item_times.sum()), 3),
+        "total_memory_bound_s": round(float(item_bounds.sum()), 3),
+        "total_vs_memory_bound": round(float(item_times.sum() / item_bounds.sum()), 2),
+        "share_of_items_within_2x": round(float(np.mean(item_times <= 2 * item_bounds)), 3),
     }
 
 
@@ -190,6 +280,13 @@ def main() -> None:
     parser.add_argument(
         "--frames", type=int, default=64, help="clip length of the composite timing"
     )
+    parser.add_argument(
+        "--ucf101-24",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "ucf101-24",
+        help="folder with pyannot.pkl + testlist01.txt: also time the composite over the real "
+        "UCF101-24 test item lengths (skipped when absent)",
+    )
     args = parser.parse_args()
     set_threads(args.threads)
     report = {
@@ -199,6 +296,11 @@ def main() -> None:
         "composite": measure_composite(args.repeats, args.frames),
         "stage_split_per_item": measure_stage(max(2, args.repeats // 6)),
     }
+    if (args.ucf101_24 / "pyannot.pkl").is_file():
+        lengths = ucf101_24_item_lengths(args.ucf101_24)
+        report["ucf101_24_test_items"] = measure_item_lengths(lengths, args.repeats)
+    else:
+        report["ucf101_24_test_items"] = f"skipped: no pyannot.pkl in {args.ucf101_24}"
     print(json.dumps(report, indent=2))
 
 

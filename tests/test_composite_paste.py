@@ -8,8 +8,10 @@ from benchmark.composite import (
     AssemblyError,
     ItemFormat,
     choose_static_frame,
+    composite_chunks,
     composite_clip,
     paste_actor,
+    paste_chunks,
     paste_clip,
 )
 from benchmark.composite import (
@@ -61,6 +63,39 @@ def test_composite_clip_equals_paste_actor_per_frame(clip):
     assert np.array_equal(paste_clip(frames, masks, resized, chunk=2), expected)
 
 
+def test_streamed_chunks_equal_the_whole_clip(clip):
+    frames, masks, background = clip
+    expected = composite_clip(frames, masks, background)
+    buffer = np.full((2, 24, 34, 3), 7, np.uint8)  # holds another item's pixels
+    chunks = composite_chunks(frames, masks, background, chunk=2, buffer=buffer)
+    seen = []
+    for chunk in chunks:
+        assert chunk.base is buffer or chunk is buffer  # written in place: one chunk of memory
+        seen.append(chunk.copy())
+    assert [len(c) for c in seen] == [2, 2, 1]  # two full chunks and a remainder
+    assert np.array_equal(np.concatenate(seen), expected)
+    resized = np.asarray(Image.fromarray(background).resize((34, 24), Image.Resampling.BICUBIC))
+    default = np.concatenate([c.copy() for c in paste_chunks(frames, masks, resized)])
+    assert np.array_equal(default, expected)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_zip", "mp4"])
+def test_an_item_written_from_the_stream_is_byte_identical(tmp_path, clip, kind):
+    import itertools
+
+    frames, masks, background = clip
+    frames, masks = frames[:, :, :32], masks[:, :, :32]
+    fmt = ItemFormat(kind, 12, 95, "4:4:4", "yuv444p")
+    whole, streamed = tmp_path / f"a{fmt.suffix}", tmp_path / f"b{fmt.suffix}"
+    assert fmt.write(whole, composite_clip(frames, masks, background), 25.0) == 5
+    chunks = composite_chunks(frames, masks, background, chunk=2)
+    assert fmt.write(streamed, itertools.chain.from_iterable(chunks), 25.0) == 5
+    assert whole.read_bytes() == streamed.read_bytes()
+    if kind == "mp4":
+        with pytest.raises(AssemblyError, match="no frames to write"):
+            fmt.write(tmp_path / "empty.mp4", iter([]), 25.0)
+
+
 def test_size_mismatch_is_an_error(clip):
     frames, masks, background = clip
     with pytest.raises(AssemblyError, match="do not match"):
@@ -71,6 +106,11 @@ def test_size_mismatch_is_an_error(clip):
         paste_clip(frames, masks, np.zeros((24, 33, 3), np.uint8))
     with pytest.raises(AssemblyError, match="contiguous"):
         paste_clip(frames, masks, frames[0], out=np.empty((5, 24, 68, 3), np.uint8)[:, :, ::2])
+    # The streamed path checks before the first chunk is drawn.
+    with pytest.raises(AssemblyError, match="do not match"):
+        composite_chunks(frames, masks[:, :-1], background)
+    with pytest.raises(AssemblyError, match="chunk buffer"):
+        paste_chunks(frames, masks, frames[0], chunk=2, buffer=np.empty((3, 24, 34, 3), np.uint8))
 
 
 def test_test_clip_is_centred_and_clipped():
