@@ -572,6 +572,27 @@ def _map_videos(assembly: Assembly, videos: list[str], work, threads: int) -> tu
     return rows, skipped
 
 
+def _write_item(
+    assembly: Assembly,
+    protocol: str,
+    source: str,
+    item: str,
+    chunks: Iterable[np.ndarray],
+    clip: np.ndarray,
+    fps: float,
+) -> tuple[str, np.ndarray]:
+    """Write one item from its streamed chunks (atomically), decode it back and check its shape
+    against the source clip; returns (path relative to results/, decoded pixels)."""
+    relative = assembly.item_path(protocol, source, item, assembly.item_format.suffix)
+    target = assembly.results / relative
+    remove_stale_temporaries(target)
+    assembly.item_format.write(target, itertools.chain.from_iterable(chunks), fps)
+    decoded, _ = read_video(target)
+    if decoded.shape != clip.shape:
+        raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {clip.shape}")
+    return relative, decoded
+
+
 def _item_row(**values) -> dict:
     row = dict.fromkeys(ITEM_COLUMNS)
     row.update(values)
@@ -588,7 +609,6 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
     first, last = assembly.span(video_id, len(frames))
     clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]
     label = int(assembly.manifest.at[video_id, "label"])
-    fmt = assembly.item_format
     rows = []
     buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)  # one chunk, every item
     for source in assembly.sources:
@@ -598,13 +618,9 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
             # Streamed: each chunk is encoded while it is in cache (no whole composited clip).
             chunks = composite_chunks(clip, clip_masks, library.image(background_id), buffer=buffer)
             scuba_id = item_id(video_id, k)
-            relative = assembly.item_path("scuba", source.name, scuba_id, fmt.suffix)
-            target = assembly.results / relative
-            remove_stale_temporaries(target)
-            fmt.write(target, itertools.chain.from_iterable(chunks), fps)
-            decoded, _ = read_video(target)
-            if decoded.shape != clip.shape:
-                raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {clip.shape}")
+            relative, decoded = _write_item(
+                assembly, "scuba", source.name, scuba_id, chunks, clip, fps
+            )
             rows.append(
                 _item_row(
                     item_id=scuba_id,
@@ -772,7 +788,6 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
     first, last = assembly.span(video_id, len(frames))
     clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]
     static_frame, static_mask, static_index = static_actor(assembly, partner, *frames.shape[1:3])
-    fmt = assembly.item_format
     rows = []
     buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)
     for k in range(settings["versions"]):
@@ -781,13 +796,9 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
         still = paste_actor(static_frame, static_mask, library.image(background_id))
         chunks = paste_chunks(clip, clip_masks, still, buffer=buffer)
         conflfg_id = item_id(video_id, k)
-        relative = assembly.item_path("conflfg", library.source.name, conflfg_id, fmt.suffix)
-        target = assembly.results / relative
-        remove_stale_temporaries(target)
-        fmt.write(target, itertools.chain.from_iterable(chunks), fps)
-        decoded, _ = read_video(target)
-        if decoded.shape != clip.shape:
-            raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {clip.shape}")
+        relative, decoded = _write_item(
+            assembly, "conflfg", library.source.name, conflfg_id, chunks, clip, fps
+        )
         rows.append(
             _item_row(
                 item_id=conflfg_id,
