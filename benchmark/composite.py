@@ -165,8 +165,7 @@ def paste_chunks(
 
 
 def _paste_chunks(frames, actor, still, chunk, buffer) -> Iterator[np.ndarray]:
-    for start in range(0, len(frames), chunk):
-        stop = min(start + chunk, len(frames))
+    for start, stop in _chunk_spans(len(frames), chunk):
         target = buffer[: stop - start]
         _paste_into(frames[start:stop], actor[start:stop], still, target)
         yield target
@@ -194,10 +193,15 @@ def paste_clip(
             f"output buffer {out.shape} {out.dtype}: pass a contiguous uint8 array shaped like "
             f"the frames {frames.shape}"
         )
-    for start in range(0, len(frames), chunk):
-        stop = min(start + chunk, len(frames))
+    for start, stop in _chunk_spans(len(frames), chunk):
         _paste_into(frames[start:stop], actor[start:stop], still, out[start:stop])
     return out
+
+
+def _chunk_spans(num_frames: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive `chunk`-frame spans; the last one may be shorter."""
+    for start in range(0, num_frames, chunk):
+        yield start, min(start + chunk, num_frames)
 
 
 def _check_paste(
@@ -578,18 +582,18 @@ def _write_item(
     source: str,
     item: str,
     chunks: Iterable[np.ndarray],
-    clip: np.ndarray,
+    shape: tuple[int, ...],
     fps: float,
 ) -> tuple[str, np.ndarray]:
-    """Write one item from its streamed chunks (atomically), decode it back and check its shape
-    against the source clip; returns (path relative to results/, decoded pixels)."""
+    """Write one item from its streamed chunks (atomically), decode it back and check that it has
+    the (T, H, W, 3) `shape` of its source clip; returns (path relative to results/, pixels)."""
     relative = assembly.item_path(protocol, source, item, assembly.item_format.suffix)
     target = assembly.results / relative
     remove_stale_temporaries(target)
     assembly.item_format.write(target, itertools.chain.from_iterable(chunks), fps)
     decoded, _ = read_video(target)
-    if decoded.shape != clip.shape:
-        raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {clip.shape}")
+    if decoded.shape != shape:
+        raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {shape}")
     return relative, decoded
 
 
@@ -619,7 +623,7 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
             chunks = composite_chunks(clip, clip_masks, library.image(background_id), buffer=buffer)
             scuba_id = item_id(video_id, k)
             relative, decoded = _write_item(
-                assembly, "scuba", source.name, scuba_id, chunks, clip, fps
+                assembly, "scuba", source.name, scuba_id, chunks, clip.shape, fps
             )
             rows.append(
                 _item_row(
@@ -797,7 +801,7 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
         chunks = paste_chunks(clip, clip_masks, still, buffer=buffer)
         conflfg_id = item_id(video_id, k)
         relative, decoded = _write_item(
-            assembly, "conflfg", library.source.name, conflfg_id, chunks, clip, fps
+            assembly, "conflfg", library.source.name, conflfg_id, chunks, clip.shape, fps
         )
         rows.append(
             _item_row(

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark.composite import (
+    CHUNK_FRAMES,
     ItemFormat,
     composite_chunks,
     composite_clip,
@@ -85,6 +86,26 @@ def best_of(function, repeats: int) -> float:
     return best_of_interleaved({"only": function}, repeats)["only"]
 
 
+class MainMemory:
+    """A 256 MB array: reading it evicts the caches (read-only, so no dirty lines are left for the
+    timed call to write back); copying it measures the memcpy bandwidth."""
+
+    def __init__(self) -> None:
+        self.array = np.ones(256 * 2**20, dtype=np.uint8)
+        self.target = np.empty_like(self.array)
+
+    def evict_caches(self) -> None:
+        np.count_nonzero(self.array)
+
+    def copy_s(self, repeats: int) -> float:
+        """Best time of one 256 MB copy."""
+        return best_of(lambda: np.copyto(self.target, self.array), repeats)
+
+    def bandwidth(self, copy_s: float) -> float:
+        """Bytes read + written per second by a copy that took `copy_s`."""
+        return 2 * self.array.nbytes / copy_s
+
+
 def test_clip(frames: int = 64, height: int = 240, width: int = 320, seed: int = 0):
     """A textured clip with a moving elliptical actor mask (about 15% of the frame)."""
     rng = np.random.default_rng(seed)
@@ -109,7 +130,7 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
     still = resize_background(background, clip.shape[2], clip.shape[1])
     # Steady state of the stage: the items of one video reuse one output buffer (no page faults).
     buffer = np.empty_like(clip)
-    chunk_buffer = np.empty((16, *clip.shape[1:]), np.uint8)
+    chunk_buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)
     streamed = np.concatenate(
         [c.copy() for c in composite_chunks(clip, masks, background, buffer=chunk_buffer)]
     )
@@ -119,13 +140,7 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
     )
     # The machine is a shared VM whose speed drifts by up to 2x over seconds: every candidate is
     # timed once per round, round after round, and each keeps its best time.
-    flush = np.ones(256 * 2**20, dtype=np.uint8)
-    flush_target = np.empty_like(flush)
-
-    def evict_caches():
-        # Read-only, so no dirty lines are left for the timed call to write back.
-        np.count_nonzero(flush)
-
+    memory = MainMemory()
     times = best_of_interleaved(
         {
             "resize": lambda: resize_background(background, clip.shape[2], clip.shape[1]),
@@ -145,17 +160,17 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
             "paste": lambda: paste_clip(clip, masks, still),
         },
         repeats,
-        flush=evict_caches,
+        flush=memory.evict_caches,
     )
     # memcpy bandwidth: a 256 MB copy, read + write (its own best over the same number of calls)
-    times["memcpy"] = best_of(lambda: np.copyto(flush_target, flush), repeats)
+    times["memcpy"] = memory.copy_s(repeats)
     vectorised_s, resize_s, paste_s = times["vectorised"], times["resize"], times["paste"]
     reused_s, paste_reused_s = times["reused"], times["paste_reused"]
     copy_then_still_s = times["copy_then_still"]
     numpy_where_s = best_of(
         lambda: np.where(masks[..., None], clip, vectorised[0]), max(2, repeats // 3)
     )
-    bandwidth = 2 * flush.nbytes / times["memcpy"]  # bytes read + written per second
+    bandwidth = memory.bandwidth(times["memcpy"])
     moved = clip.nbytes + masks.nbytes + vectorised.nbytes  # read frames + masks, write output
     bound_s = moved / bandwidth
     return {
@@ -194,19 +209,16 @@ def measure_composite(repeats: int, frames: int = 64) -> dict:
 def ucf101_24_item_lengths(folder: Path) -> np.ndarray:
     """SCUBA item lengths of the UCF101-24 split-1 test videos under the default span rule (first
     to last annotated frame, inclusive, within the video), from `pyannot.pkl` + `testlist01.txt`."""
-    from benchmark.datasets.ucf101 import read_split_list
-    from benchmark.safe_pickle import load_pickle
+    import pandas as pd
 
-    annotations = load_pickle(folder / "pyannot.pkl")
-    lengths = []
-    for name in read_split_list(folder / "testlist01.txt", with_labels=False):
-        video = annotations[name]
-        first = min(int(tube["sf"]) for tube in video["annotations"])
-        last = min(
-            max(int(tube["ef"]) for tube in video["annotations"]) - 1, int(video["numf"]) - 1
-        )
-        lengths.append(last - first + 1)
-    return np.asarray(lengths)
+    from benchmark.datasets.ucf101 import read_pyannot, read_split_list
+
+    names = read_split_list(folder / "testlist01.txt", with_labels=False)
+    boxes = read_pyannot(folder / "pyannot.pkl", {name: name for name in names})
+    frames = pd.Series(boxes.frame).groupby(boxes.video_id)
+    first, last = frames.min(), frames.max()
+    last = np.minimum(last, [boxes.num_frames[name] - 1 for name in last.index])
+    return (last - first + 1).to_numpy()
 
 
 def measure_item_lengths(lengths: np.ndarray, repeats: int) -> dict:
@@ -219,17 +231,16 @@ def measure_item_lengths(lengths: np.ndarray, repeats: int) -> dict:
     """
     grid = np.unique(np.quantile(lengths, np.linspace(0, 1, 11)).round().astype(int))
     clip, masks, background = test_clip(int(grid.max()))
-    chunk_buffer = np.empty((16, *clip.shape[1:]), np.uint8)
-    flush = np.ones(256 * 2**20, dtype=np.uint8)
-    flush_target = np.empty_like(flush)
+    chunk_buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)
+    memory = MainMemory()
     candidates = {
         int(t): lambda t=t: consume(
             composite_chunks(clip[:t], masks[:t], background, buffer=chunk_buffer)
         )
         for t in grid
     }
-    times = best_of_interleaved(candidates, repeats, flush=lambda: np.count_nonzero(flush))
-    bandwidth = 2 * flush.nbytes / best_of(lambda: np.copyto(flush_target, flush), repeats)
+    times = best_of_interleaved(candidates, repeats, flush=memory.evict_caches)
+    bandwidth = memory.bandwidth(memory.copy_s(repeats))
     frame_bytes = clip[0].nbytes * 2 + masks[0].nbytes  # read frame + mask, write output
     bound = {t: t * frame_bytes / bandwidth for t in times}
     item_times = np.interp(lengths, list(times), list(times.values()))
