@@ -3,13 +3,16 @@
     .venv/bin/python perf/default_run_seeds.py --seeds 0 1 2 [--workdir /tmp/seeds] [--cores 2]
     .venv/bin/python perf/default_run_seeds.py --seeds 0 1 2 3 4 --runs vanilla albar \
         --overlay '{"dataset": {"synthetic": {"motion_scale": 0.6}}}' --workdir /tmp/ms06
+    .venv/bin/python perf/default_run_seeds.py --from-csv perf/default_run_seeds.csv
 
 For each seed k the whole default workflow runs in its own working directory with `seed: k` (a new
 synthetic dataset, new backgrounds and frozen frames) and `training.seeds: [k]`, and the script prints
 per variant the figures the issue's targets are about: vanilla IID / SCUFO / Contra, the `albar` run's
 SCUFO / static max prob / Contra / IID, and vanilla's SCUBA on box_first minus truth, then how many
-seeds meet each of the issue's targets and the spread (mean, min, max). A seed whose working
-directory already holds a finished run costs nothing (Snakemake finds it up to date).
+seeds meet each of the issue's targets and the spread (mean, min, max, and the 95% Student-t interval
+of the mean over seeds, also of ALBAR's paired margins over vanilla). A seed whose working directory
+already holds a finished run costs nothing (Snakemake finds it up to date); `--from-csv` summarises
+per-seed CSVs written earlier with `--out` without running anything.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from benchmark.config import deep_merge, load_config
 from benchmark.workflow import run_workflow
@@ -66,6 +71,45 @@ def targets_met(row: dict, classes: int = 5) -> dict[str, bool]:
     }
 
 
+def mean_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean over seeds: where the expected figure of a new seed's run lies,
+    so a target whose threshold falls inside it is met or missed by the luck of the seed."""
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean() - half, values.mean() + half
+
+
+def report(table: pd.DataFrame) -> None:
+    """Seeds meeting each target, and per judged figure (with the two paired margins ALBAR's targets
+    are about) the mean, min, max and the 95% interval of the mean over seeds, per variant."""
+    seeds = table["seed"].nunique()
+    print(f"\ntargets met (seeds passing / {seeds} seeds run):")
+    flags = pd.DataFrame(
+        [{"variant": row["variant"], **targets_met(row)} for row in table.to_dict("records")]
+    )
+    print(flags.groupby("variant").sum().T.astype(str) + f" / {seeds}")
+    figures = table.drop(columns=["seed", "minutes"]).assign(
+        albar_contra_minus_vanilla=table["albar_contra"] - table["vanilla_contra"],
+        albar_iid_minus_vanilla=table["albar_iid"] - table["vanilla_iid"],
+    )
+    rows = []
+    for variant, group in figures.groupby("variant"):
+        for figure in group.columns.drop("variant"):
+            low, high = mean_interval(group[figure])
+            rows.append(
+                {
+                    "variant": variant,
+                    "figure": figure,
+                    "mean": group[figure].mean(),
+                    "min": group[figure].min(),
+                    "max": group[figure].max(),
+                    "ci_lo": low,
+                    "ci_hi": high,
+                }
+            )
+    print("\nspread over seeds (mean, min, max, 95% t-interval of the mean):")
+    print(pd.DataFrame(rows).round(2).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -84,7 +128,17 @@ def main() -> None:
         nargs="+",
         help="train only these runs of the default list (vanilla and albar are needed)",
     )
+    parser.add_argument(
+        "--from-csv",
+        type=Path,
+        nargs="+",
+        help="run nothing: summarise per-seed CSVs written earlier with --out (e.g. two batches of seeds)",
+    )
     args = parser.parse_args()
+    if args.from_csv:
+        table = pd.concat([pd.read_csv(path) for path in args.from_csv], ignore_index=True)
+        report(table)
+        return
     overlay = dict(args.overlay)
     if args.runs:
         default_runs = load_config(PROJECT / "config" / "default.yaml")["runs"]
@@ -103,11 +157,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     if args.out:
         table.to_csv(args.out, index=False)
-    print("\ntargets met (seeds passing / seeds run):")
-    flags = pd.DataFrame([{"variant": row["variant"], **targets_met(row)} for row in rows])
-    print(flags.groupby("variant").sum().T.astype(str) + f" / {len(args.seeds)}")
-    print("\nspread over seeds (mean, min, max):")
-    print(table.drop(columns=["seed"]).groupby("variant").agg(["mean", "min", "max"]).round(2).T)
+    report(table)
 
 
 if __name__ == "__main__":
