@@ -12,7 +12,8 @@ SCUFO / static max prob / Contra / IID, and vanilla's SCUBA on box_first minus t
 seeds meet each of the issue's targets and the spread (mean, min, max, and the 95% Student-t interval
 of the mean over seeds, also of ALBAR's paired margins over vanilla). A seed whose working directory
 already holds a finished run costs nothing (Snakemake finds it up to date); `--from-csv` summarises
-per-seed CSVs written earlier with `--out` without running anything.
+per-seed CSVs written earlier with `--out` without running anything; `--all-runs-out` collects every
+run's summary row of every seed (all eight runs, not only the judged two).
 """
 
 from __future__ import annotations
@@ -134,10 +135,18 @@ def main() -> None:
         nargs="+",
         help="run nothing: summarise per-seed CSVs written earlier with --out (e.g. two batches of seeds)",
     )
+    parser.add_argument(
+        "--all-runs-out",
+        type=Path,
+        help="also write every run's summary row of every seed (the seeds' tables/summary.csv, with "
+        "a seed column) to this CSV and print each run's mean and std over seeds on `truth`",
+    )
     args = parser.parse_args()
     if args.from_csv:
         table = pd.concat([pd.read_csv(path) for path in args.from_csv], ignore_index=True)
         report(table)
+        if args.all_runs_out:
+            report_all_runs(args.workdir, args.seeds, args.all_runs_out)
         return
     overlay = dict(args.overlay)
     if args.runs:
@@ -158,6 +167,24 @@ def main() -> None:
     if args.out:
         table.to_csv(args.out, index=False)
     report(table)
+    if args.all_runs_out:
+        report_all_runs(args.workdir, args.seeds, args.all_runs_out)
+
+
+def report_all_runs(workdir: Path, seeds: list[int], out: Path) -> None:
+    """Every run of every seed's summary table in one CSV; each run's mean and std over the seeds."""
+    summaries = [
+        pd.read_csv(workdir / f"seed{seed}" / "results" / "synthetic" / "tables" / "summary.csv")
+        .drop(columns=["seeds"])
+        .assign(seed=seed)
+        for seed in seeds
+    ]
+    table = pd.concat(summaries, ignore_index=True)
+    table.to_csv(out, index=False)
+    figures = ["iid", "scuba_avg", "scufo_avg", "static_max_prob", "conflfg", "contra_avg"]
+    truth = table[table["variant"] == "truth"].groupby("run", sort=False)[figures]
+    print(f"\nevery run on `truth`, mean and std over {len(seeds)} seeds:")
+    print(truth.agg(["mean", "std"]).round(2).to_string())
 
 
 if __name__ == "__main__":
