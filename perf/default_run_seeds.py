@@ -158,7 +158,8 @@ def main() -> None:
         type=int,
         nargs="+",
         help="train each data seed's runs with these training seeds (default: the data seed alone) "
-        "and report every training seed on its own: the data seed's share of the spread is then apart",
+        "and report every training seed on its own, to tell the dataset's share of the spread from the "
+        "training seed's",
     )
     parser.add_argument(
         "--all-runs-out",
