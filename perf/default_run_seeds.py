@@ -170,44 +170,50 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_csv:
         table = pd.concat([pd.read_csv(path) for path in args.from_csv], ignore_index=True)
-        report(table)
-        if args.all_runs_out:
-            report_all_runs(args.workdir, args.seeds, args.all_runs_out)
-        return
+    else:
+        table = run_seeds(args)
+        if args.out:
+            table.to_csv(args.out, index=False)
+    report(table)
+    if args.all_runs_out:
+        report_all_runs(args.workdir, args.seeds, args.all_runs_out)
+
+
+def tables_dir(workdir: Path, seed: int) -> Path:
+    return workdir / f"seed{seed}" / "results" / "synthetic" / "tables"
+
+
+def run_seeds(args: argparse.Namespace) -> pd.DataFrame:
+    """The default workflow once per data seed, in its own working directory; the judged figures
+    of each data seed (and, with --training-seeds, of each training seed on its own)."""
     overlay = dict(args.overlay)
     if args.runs:
         default_runs = load_config(PROJECT / "config" / "default.yaml")["runs"]
         overlay["runs"] = [run for run in default_runs if run["name"] in args.runs]
     rows = []
     for seed in args.seeds:
-        workdir = args.workdir / f"seed{seed}"
         started = time.perf_counter()
         training_seeds = args.training_seeds or [seed]
         config = deep_merge(overlay, {"seed": seed, "training": {"seeds": training_seeds}})
-        run_workflow(workdir, config, cores=args.cores)
+        run_workflow(args.workdir / f"seed{seed}", config, cores=args.cores)
         minutes = (time.perf_counter() - started) / 60
-        tables = workdir / "results" / "synthetic" / "tables"
+        tables = tables_dir(args.workdir, seed)
         if args.training_seeds:
             summaries = per_training_seed(pd.read_csv(tables / "scores_per_seed.csv"))
         else:
             summaries = {seed: pd.read_csv(tables / "summary.csv")}
         for training_seed, summary in summaries.items():
+            extra = {"training_seed": training_seed} if args.training_seeds else {}
             for row in judged_figures(summary):
-                extra = {"training_seed": training_seed} if args.training_seeds else {}
                 rows.append({"seed": seed, **extra, "minutes": round(minutes, 1), **row})
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows)
-    if args.out:
-        table.to_csv(args.out, index=False)
-    report(table)
-    if args.all_runs_out:
-        report_all_runs(args.workdir, args.seeds, args.all_runs_out)
+    return pd.DataFrame(rows)
 
 
 def report_all_runs(workdir: Path, seeds: list[int], out: Path) -> None:
     """Every run of every seed's summary table in one CSV; each run's mean and std over the seeds."""
     summaries = [
-        pd.read_csv(workdir / f"seed{seed}" / "results" / "synthetic" / "tables" / "summary.csv")
+        pd.read_csv(tables_dir(workdir, seed) / "summary.csv")
         .drop(columns=["seeds"])
         .assign(seed=seed)
         for seed in seeds
