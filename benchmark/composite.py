@@ -153,15 +153,19 @@ def paste_chunks(
 ) -> Iterator[np.ndarray]:
     """`paste_clip` streamed into one reused chunk buffer (see `composite_chunks`)."""
     frames, actor = _check_paste(frames, masks, still)
-    shape = (chunk, *frames.shape[1:])
-    if buffer is None:
-        buffer = np.empty(shape, np.uint8)
-    elif buffer.shape != shape or buffer.dtype != np.uint8 or not buffer.flags.c_contiguous:
-        raise AssemblyError(
-            f"chunk buffer {buffer.shape} {buffer.dtype}: pass a contiguous uint8 array of "
-            f"shape {shape}"
-        )
+    buffer = _output_array(buffer, (chunk, *frames.shape[1:]), "chunk buffer")
     return _paste_chunks(frames, actor, still, chunk, buffer)
+
+
+def _output_array(given: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A new uint8 array of `shape`, or the caller's after checking that the paste can write it."""
+    if given is None:
+        return np.empty(shape, np.uint8)
+    if given.shape != tuple(shape) or given.dtype != np.uint8 or not given.flags.c_contiguous:
+        raise AssemblyError(
+            f"{name} {given.shape} {given.dtype}: pass a contiguous uint8 array of shape {tuple(shape)}"
+        )
+    return given
 
 
 def _paste_chunks(frames, actor, still, chunk, buffer) -> Iterator[np.ndarray]:
@@ -186,13 +190,7 @@ def paste_clip(
     ~10% faster than frame by frame (perf/README_assembly.md).
     """
     frames, actor = _check_paste(frames, masks, still)
-    if out is None:
-        out = np.empty_like(frames)
-    elif out.shape != frames.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
-        raise AssemblyError(
-            f"output buffer {out.shape} {out.dtype}: pass a contiguous uint8 array shaped like "
-            f"the frames {frames.shape}"
-        )
+    out = _output_array(out, frames.shape, "output buffer")
     for start, stop in _chunk_spans(len(frames), chunk):
         _paste_into(frames[start:stop], actor[start:stop], still, out[start:stop])
     return out
