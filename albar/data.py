@@ -1,7 +1,7 @@
 """Clips for training and prediction, read through the benchmark's file contract only.
 
 `albar` never imports the benchmark's internals: it reads `manifest.csv` and `items.csv` (columns as
-in CONTRACTS.md) with pandas and decodes pixels with the public `benchmark.video` readers.
+in docs/contracts.md) with pandas and decodes pixels with the public `benchmark.video` readers.
 
 Clip sampling follows the paper: T frames at stride s from a random start for training (stride 1 when
 the video is too short for stride s, the last frame repeated when it is shorter than T), and the

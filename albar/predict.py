@@ -1,4 +1,4 @@
-"""Class probabilities of a trained run for every item set → the prediction files of CONTRACTS.md.
+"""Class probabilities of a trained run for every item set → the prediction files of docs/contracts.md.
 
     python -m albar.predict --checkpoint runs/<run>/seed<k>/checkpoint.pt \
         --manifest results/<ds>/manifest.csv --results results/<ds> \
@@ -85,7 +85,7 @@ def predict_probabilities(
 def prediction_frame(
     item_ids: Sequence[str], probs: np.ndarray, static: Sequence[bool]
 ) -> pd.DataFrame:
-    """The CONTRACTS.md prediction table; static_max_prob only on SCUFO (static) rows."""
+    """The docs/contracts.md prediction table; static_max_prob only on SCUFO (static) rows."""
     probs = np.round(probs, PROBABILITY_DECIMALS)
     frame = pd.DataFrame({"item_id": list(item_ids), "predicted": probs.argmax(1)})
     frame["static_max_prob"] = np.where(np.asarray(static, dtype=bool), probs.max(1), np.nan)

@@ -20,7 +20,7 @@ The video set is `review/approved.csv` (the review gate minus every stage's skip
 test split; it is the same for every variant, so variants differ only in the mask. Work is sharded
 by `crc32(video_id) % n_shards`; a shard job writes item files atomically and its shard table
 last, then `collect` joins the shard tables into `bench/<variant>/<protocol>-<source>/items.csv`
-(CONTRACTS.md), checking ids, pairs and counts. Item paths are relative to `results/<dataset>/`.
+(docs/contracts.md), checking ids, pairs and counts. Item paths are relative to `results/<dataset>/`.
 """
 
 from __future__ import annotations

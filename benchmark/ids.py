@@ -1,4 +1,4 @@
-"""Identifiers, shards and seeds shared by every stage (CONTRACTS.md, "Identifiers").
+"""Identifiers, shards and seeds shared by every stage (docs/contracts.md, "Identifiers").
 
 Everything that must be stable across processes, machines and Python versions lives here: video-id
 sanitising, the crc32 shard of a video, and the per-item random generators. Python's `hash()` is
@@ -79,7 +79,7 @@ def stable_digest(*parts: object) -> int:
 
 
 def item_rng(seed: int, stage: str, source: str, video_id: str, k: int = 0) -> np.random.Generator:
-    """The generator for every random draw of one item (CONTRACTS.md seeding scheme).
+    """The generator for every random draw of one item (docs/contracts.md seeding scheme).
 
     `source` is a background source (or another stage-specific namespace), never a mask source:
     every variant must draw the same backgrounds.

@@ -1,5 +1,5 @@
 """Ingest stage: run the configured dataset adapter and write manifest.csv, boxes.parquet and
-ingest/skipped.csv under results/<dataset>/ (CONTRACTS.md).
+ingest/skipped.csv under results/<dataset>/ (docs/contracts.md).
 
     python -m benchmark.ingest --config config/default.yaml [--threads N]
 """

@@ -1,4 +1,4 @@
-"""The canonical manifest, boxes table and skip records (CONTRACTS.md "manifest.csv", "boxes.parquet").
+"""The canonical manifest, boxes table and skip records (docs/contracts.md "manifest.csv", "boxes.parquet").
 
 Every adapter produces these two tables; every later stage reads them through `read_manifest` /
 `read_boxes`, which validate columns, types and ids so a malformed file fails at the boundary with a

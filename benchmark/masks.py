@@ -1,4 +1,4 @@
-"""The per-video actor-mask store and the trivial mask sources (CONTRACTS.md "Masks").
+"""The per-video actor-mask store and the trivial mask sources (docs/contracts.md "Masks").
 
 One gzipped JSON file per video and mask source, `masks/<source>/<video_id>.json.gz`, lists every
 frame of the video (0-based, in order) with one COCO-RLE mask per actor (an empty list where the

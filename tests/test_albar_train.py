@@ -1,5 +1,5 @@
 """Training and prediction on a tiny real synthetic dataset (the lead's generator, real mp4 files):
-exact resume, the clip check, bad inputs, prediction files as CONTRACTS.md, and a short run whose
+exact resume, the clip check, bad inputs, prediction files as docs/contracts.md, and a short run whose
 test accuracy is well above chance."""
 
 from __future__ import annotations

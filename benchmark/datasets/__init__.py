@@ -19,7 +19,7 @@ class IngestResult:
     manifest: pd.DataFrame
     boxes: pd.DataFrame
     annotation_source: str
-    skipped: list[dict] = field(default_factory=list)  # rows of CONTRACTS.md skipped.csv
+    skipped: list[dict] = field(default_factory=list)  # rows of docs/contracts.md skipped.csv
     truth_masks: dict[str, str] = field(default_factory=dict)  # video_id -> mask_sha256
     report: dict = field(default_factory=dict)  # counts for the log (clipped boxes, ...)
 

@@ -52,7 +52,7 @@ class IngestError(ValueError):
 class ErrorPolicy:
     """`on_error` for one ingest: `fail` raises at the first bad video, `skip` records it.
 
-    Skipped rows follow CONTRACTS.md `skipped.csv`; `mask_source` is empty because a video dropped
+    Skipped rows follow docs/contracts.md `skipped.csv`; `mask_source` is empty because a video dropped
     at ingest leaves every mask source.
     """
 

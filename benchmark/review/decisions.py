@@ -1,4 +1,4 @@
-"""Reviewer decisions and retrack prompts: read, validate, write and merge (CONTRACTS.md "Review decisions").
+"""Reviewer decisions and retrack prompts: read, validate, write and merge (docs/contracts.md "Review decisions").
 
 `config/reviews/<dataset>/<tracker>.csv` holds one row per reviewed video (`video_id, decision,
 mask_sha256, reviewer, note, decided_at`) and `<tracker>.prompts.json` the extra tracker prompts of

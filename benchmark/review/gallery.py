@@ -35,7 +35,7 @@ from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.review.decisions import read_decisions
 from benchmark.video import VideoReadError, read_video
 
-# qc.csv's numeric columns (CONTRACTS.md) and which end is "worst" when sorting worst-first:
+# qc.csv's numeric columns (docs/contracts.md) and which end is "worst" when sorting worst-first:
 # "asc" = low values are bad (e.g. IoU with truth), "desc" = high values are bad (e.g. leaks).
 QC_COLUMNS = {
     "iou_gt_mean": "asc",

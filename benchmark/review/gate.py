@@ -40,7 +40,7 @@ class GateResult:
 
 
 def read_qc(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a tracker's qc.csv (CONTRACTS.md); only the columns the gate needs are checked strictly."""
+    """Read a tracker's qc.csv (docs/contracts.md); only the columns the gate needs are checked strictly."""
     path = Path(path)
     if not path.exists():
         raise GateError(

@@ -70,7 +70,7 @@ def to_actor_masks(
     )
     if not scored:
         return masks
-    # Frames where the step gave no score (NaN) store null, as CONTRACTS.md allows.
+    # Frames where the step gave no score (NaN) store null, as docs/contracts.md allows.
     for entries in masks.frames:
         for actor, (rle, score) in entries.items():
             if score is not None and not np.isfinite(score):

@@ -1,7 +1,7 @@
 """Reviewer input the trackers obey: extra prompts (`prompts.json`) and approvals (decisions CSV).
 
 Both files live beside the benchmark definition, `<reviews_dir>/<dataset>/<tracker>.csv` and
-`<tracker>.prompts.json` (CONTRACTS.md "Review decisions"); the review package writes them, the
+`<tracker>.prompts.json` (docs/contracts.md "Review decisions"); the review package writes them, the
 tracking stage only reads them, so this module is a small validating reader and nothing more.
 
 A prompt entry names a frame but not an actor (the reviewer clicks on the picture), so
@@ -110,7 +110,7 @@ def read_prompts(path: str | os.PathLike) -> dict[str, list[ReviewerPrompt]]:
 
 
 def read_decisions(path: str | os.PathLike) -> pd.DataFrame:
-    """The decisions table (CONTRACTS.md columns); a missing file is an empty table."""
+    """The decisions table (docs/contracts.md columns); a missing file is an empty table."""
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=DECISION_COLUMNS)

@@ -1,6 +1,6 @@
 """Mask quality control: one row per video in `masks/<source>/qc.csv`, for every mask source.
 
-Columns and definitions (CONTRACTS.md; T = frames, M_t the mask's foreground — the union of its
+Columns and definitions (docs/contracts.md; T = frames, M_t the mask's foreground — the union of its
 actors — on frame t, G_t the true foreground, C_t the synthetic context object, B_t the union of the
 frame's annotation boxes; "annotated frames" are frames with at least one box):
 

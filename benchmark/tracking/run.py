@@ -3,7 +3,7 @@
 A shard job handles the videos of `tracking.splits` whose `crc32(video_id) % n_shards` is its
 shard, writes one mask file per video (`masks/<source>/<video_id>.json.gz`), then the shard's index
 `masks/<source>/shards/shard-<kkk>.csv` (video_id, mask_sha256) and its skip record
-`masks/<source>/shards/shard-<kkk>.skipped.csv` (CONTRACTS.md skipped columns); `qc_masks` joins the
+`masks/<source>/shards/shard-<kkk>.skipped.csv` (docs/contracts.md skipped columns); `qc_masks` joins the
 skip records into `masks/<source>/skipped.csv`. A bad video — no boxes, unreadable or truncated
 file — fails the job with a message naming the file (`on_error: fail`) or is recorded and left out
 (`on_error: skip`); the index is written last, so a failed job leaves no index behind.
@@ -51,7 +51,7 @@ class ShardError(RuntimeError):
 @dataclass
 class ShardResult:
     index: list[dict] = field(default_factory=list)  # video_id, mask_sha256
-    skipped: list[dict] = field(default_factory=list)  # CONTRACTS.md skipped rows
+    skipped: list[dict] = field(default_factory=list)  # docs/contracts.md skipped rows
     frozen: list[str] = field(default_factory=list)  # approved masks kept as they were
     frames: int = 0
 

@@ -1,5 +1,5 @@
 # Masks: rectangles from the boxes, box-grounded trackers per shard, and QC of every mask source.
-# Logic lives in benchmark.tracking (python -m benchmark.tracking --help); see CONTRACTS.md "Masks".
+# Logic lives in benchmark.tracking (python -m benchmark.tracking --help); see docs/contracts.md "Masks".
 BOX_MASK_SOURCES = config["masks"]["sources"]
 TRACKERS = config["tracking"]["trackers"]
 QC_SOURCES = (["truth"] if HAS_TRUTH else []) + BOX_MASK_SOURCES + TRACKERS
