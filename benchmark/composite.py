@@ -61,7 +61,14 @@ from benchmark.manifest import (
     write_skipped,
 )
 from benchmark.masks import ActorMasks, MaskFileError, mask_path, read_actor_masks
-from benchmark.video import VideoReadError, pixels_sha256, read_image, read_video, write_image
+from benchmark.video import (
+    VideoReadError,
+    pixels_sha256,
+    read_image,
+    read_video,
+    write_h264,
+    write_image,
+)
 
 PROTOCOLS = ("scuba", "scufo", "conflfg")
 ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
@@ -283,37 +290,14 @@ def write_mp4(
     path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, *, crf: int, pix_fmt: str
 ) -> int:
     """H.264 with a chosen chroma layout, atomically; returns the number of frames. `frames`: any
-    iterable of (H, W, 3) uint8 arrays (each is copied into the encoder's frame before the next is
-    drawn). `yuv444p` keeps full-resolution chroma, so the
-    background's colour does not bleed into the actor at the mask boundary as with yuv420p
-    (perf/README_assembly.md); one encoder thread, because x264's output depends on its thread
-    count and items must be byte-identical whatever `--threads` a rebuild uses."""
-    from fractions import Fraction
-
-    import av
-
-    frames = iter(frames)
-    first = next(frames, None)
-    if first is None:
-        raise AssemblyError(f"{path}: no frames to write")
-    height, width = first.shape[:2]
-    if pix_fmt == "yuv420p" and (height % 2 or width % 2):
-        raise AssemblyError(f"{path}: yuv420p H.264 needs even frame sizes, got {width}x{height}")
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.pix_fmt = pix_fmt
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        stream.width, stream.height = width, height
-        stream.codec_context.thread_count = 1
-        count = 0
-        for array in itertools.chain([first], frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-            count += 1
-        for packet in stream.encode():
-            container.mux(packet)
-    return count
+    iterable of (H, W, 3) uint8 arrays. `yuv444p` keeps full-resolution chroma, so the background's
+    colour does not bleed into the actor at the mask boundary as with yuv420p
+    (perf/README_assembly.md). The encoder settings are `benchmark.video.write_h264`'s: one thread
+    and a pinned x264 SIMD set, so items are byte-identical whatever the machine or `--threads`."""
+    try:
+        return write_h264(path, frames, fps, crf=crf, pix_fmt=pix_fmt)
+    except ValueError as error:
+        raise AssemblyError(str(error)) from error
 
 
 @dataclass(frozen=True)

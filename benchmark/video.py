@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
+import platform
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +26,19 @@ from benchmark.atomic import atomic_path
 
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 LOSSLESS_SUFFIX = ".mkv"
+
+# x264's output depends on the CPU by default: the SIMD functions it picks at run time include some
+# that are not bit-exact with its C code (macroblock-tree propagation), and its AVX-512 paths read
+# memory they did not initialise. `cpu-independent=1` swaps the non-exact functions for exact ones,
+# and pinning the SIMD set to SSE2, which every x86-64 CPU has, runs the same instructions on every
+# machine (never AVX-512). Measured with perf/video_determinism.py: identical bytes to x264's pure C
+# code at every SIMD level this machine has (SSE2 ... AVX2), where the unpinned default differs on
+# most clips. Elsewhere (no x86-64) the pure C path is used.
+X264_PARAMS = (
+    "asm=SSE2:cpu-independent=1"
+    if platform.machine().lower() in ("x86_64", "amd64")
+    else "asm=0:cpu-independent=1"
+)
 
 
 class VideoReadError(RuntimeError):
@@ -137,6 +153,55 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+# Muxers write random ids (Matroska's SegmentUID) and version strings unless told to be bit-exact.
+MUXER_OPTIONS = {"fflags": "+bitexact"}
+
+
+def x264_options(crf: int) -> dict[str, str]:
+    """libx264 options for reproducible bytes: the same frames give the same file on every run,
+    process and CPU (one encoder thread is set on the codec context by `write_h264`)."""
+    return {"crf": str(crf), "preset": "medium", "x264-params": X264_PARAMS}
+
+
+def write_h264(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    crf: int = 18,
+    pix_fmt: str = "yuv420p",
+) -> int:
+    """Encode a stream of (H, W, 3) uint8 frames as H.264 atomically; returns the frame count.
+
+    One encoder thread and the pinned x264 settings above, so the bytes depend only on the frames
+    and these arguments. Each frame is copied into the encoder before the next is drawn, so a
+    generator of reused buffers is fine. yuv420p needs even sizes: odd ones are an error, not a crop.
+    """
+    path = Path(path)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    height, width = np.asarray(first).shape[:2]
+    if pix_fmt == "yuv420p" and (height % 2 or width % 2):
+        raise ValueError(f"{path}: yuv420p H.264 needs even frame sizes, got {width}x{height}")
+    count = 0
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", options=MUXER_OPTIONS) as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.pix_fmt = pix_fmt
+        stream.options = x264_options(crf)
+        stream.width, stream.height = width, height
+        stream.codec_context.thread_count = 1
+        for array in itertools.chain([first], frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            count += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return count
+
+
 def write_video(
     path: str | os.PathLike,
     frames: np.ndarray,
@@ -144,9 +209,9 @@ def write_video(
     *,
     crf: int = 18,
     lossless: bool | None = None,
-    threads: int = 1,
 ) -> None:
-    """Encode frames atomically: `.mp4` as H.264 (yuv420p, `crf`), `.mkv` as lossless FFV1 (RGB).
+    """Encode frames atomically: `.mp4` as H.264 (yuv420p, `crf`; see `write_h264`), `.mkv` as
+    lossless FFV1 (RGB). Both give byte-identical files for the same frames on every run and CPU.
 
     H.264 with 4:2:0 chroma needs even sizes; odd sizes are an error rather than a silent crop.
     `lossless` defaults to True for `.mkv` paths.
@@ -154,20 +219,16 @@ def write_video(
     frames = _check_frames(frames)
     path = Path(path)
     lossless = path.suffix.lower() == LOSSLESS_SUFFIX if lossless is None else lossless
-    height, width = frames.shape[1:3]
-    if not lossless and (height % 2 or width % 2):
-        raise ValueError(f"{path}: H.264 needs even frame sizes, got {width}x{height}")
+    if not lossless:
+        write_h264(path, frames, fps, crf=crf)
+        return
     rate = Fraction(fps).limit_denominator(1001)
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
-        if lossless:
-            stream = container.add_stream("ffv1", rate=rate)
-            stream.pix_fmt = "bgr0"
-        else:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
+    height, width = frames.shape[1:3]
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", options=MUXER_OPTIONS) as container:
+        stream = container.add_stream("ffv1", rate=rate)
+        stream.pix_fmt = "bgr0"
         stream.width, stream.height = width, height
-        stream.codec_context.thread_count = threads
+        stream.codec_context.thread_count = 1
         for array in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
             for packet in stream.encode(frame):
