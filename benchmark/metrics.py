@@ -11,7 +11,7 @@ sources), then mean and sample standard deviation (ddof 1) over seeds. Bootstrap
 items (per source, the sources' means averaged as the point estimate is), seeded from the config.
 
 `python -m benchmark.metrics score ...` scores runs trained anywhere (prediction files in the
-documented layout, see README "Scoring your own predictions") and writes the same tables as the
+documented layout, see docs/results.md "Scoring your own predictions") and writes the same tables as the
 workflow; `python -m benchmark.metrics compare ...` gives a paired bootstrap interval for the
 difference between two runs.
 """
@@ -818,7 +818,7 @@ def discover_benchmark(bench_dir: str | os.PathLike) -> dict[str, list[str]]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.metrics",
-        description="Score prediction files against a built benchmark (see README: scoring your own predictions).",
+        description="Score prediction files against a built benchmark (see docs/results.md: scoring your own predictions).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -28,3 +28,29 @@ def test_docs_never_send_users_outside_the_project(project_root):
 
 def test_readme_is_short(project_root):
     assert len((project_root / "README.md").read_text().splitlines()) <= 250
+
+
+def test_every_config_key_has_a_description():
+    from benchmark.config import config_schema
+    from benchmark.config_reference import undocumented_keys
+
+    assert undocumented_keys(config_schema()) == []
+
+
+def test_undocumented_key_is_found():
+    from benchmark.config_reference import undocumented_keys
+
+    schema = {"properties": {"a": {"description": "x", "properties": {"b": {"type": "integer"}}}}}
+    assert undocumented_keys(schema) == ["a.b"]
+
+
+def test_config_reference_page_is_generated_from_the_schemas(project_root):
+    from benchmark.config import config_schema
+    from benchmark.config_reference import render_config_reference
+
+    page = (project_root / "docs" / "config-reference.md").read_text()
+    assert page == render_config_reference(config_schema()), (
+        "docs/config-reference.md is stale: python -m benchmark.config_reference "
+        "--out docs/config-reference.md"
+    )
+    assert "| `training.epochs` |" in page
