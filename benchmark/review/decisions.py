@@ -10,6 +10,7 @@ people and merged from several reviewers' exports.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -39,6 +40,7 @@ def _schema() -> dict:
     return yaml.safe_load((SCHEMA_DIR / "decisions.schema.yaml").read_text())
 
 
+@functools.cache  # parsing the YAML schema per row made a 1000-row file take seconds to read
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
     schema = _schema()
     return jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
@@ -174,9 +176,14 @@ def read_decisions(csv_path: str | os.PathLike, known_ids: set[str] | None = Non
     csv_path = Path(csv_path)
     result = DecisionSet()
     if csv_path.exists():
-        result.decisions = parse_decisions_csv(
-            csv_path.read_text(encoding="utf-8"), str(csv_path), known_ids
-        )
+        # bytes, not read_text: universal newlines would turn a CR inside a quoted note into LF
+        try:
+            text = csv_path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DecisionError(
+                f"{csv_path}: not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8"
+            ) from error
+        result.decisions = parse_decisions_csv(text, str(csv_path), known_ids)
     prompts_path = prompts_path_for(csv_path)
     if prompts_path.exists():
         try:
@@ -201,15 +208,21 @@ def neutralise_formula(text: str) -> str:
 def decisions_csv_text(decisions: list[Decision] | dict[str, Decision]) -> str:
     """The canonical CSV text: rows sorted by video, LF line ends, free-text cells neutralised."""
     rows = decisions.values() if isinstance(decisions, dict) else decisions
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=DECISION_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    lines = [",".join(DECISION_COLUMNS)]
     for decision in sorted(rows, key=lambda d: d.video_id):
         row = decision.row()
         for column in FREE_TEXT_COLUMNS:
             row[column] = neutralise_formula(row[column])
-        writer.writerow(row)
-    return buffer.getvalue()
+        lines.append(",".join(_csv_cell(row[column]) for column in DECISION_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def _csv_cell(text: str) -> str:
+    # csv.writer's minimal quoting, plus a bare CR, which csv.writer leaves unquoted when the line
+    # end is LF (a note with one then split its row in two on the next read)
+    if any(char in text for char in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def prompts_json_text(prompts: dict[str, list[dict]]) -> str:
