@@ -231,6 +231,7 @@
       showStatus(`saved; ${answer.rows.length} decisions in ${answer.file} at ${new Date().toLocaleTimeString()}` +
                  (changed.length ? ` (${changed.length} from other tabs or reviewers)` : ''));
       window.reviewSavedRows = answer.rows.length;  // for scripted checks: rows in the file after this save
+      window.reviewSaves = (window.reviewSaves || 0) + 1;  // for scripted checks: saves answered
     } catch (err) {
       showStatus('not saved to the server: ' + err.message + ' (kept in this browser; export to be safe)', true);
     }
