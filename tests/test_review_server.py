@@ -573,3 +573,17 @@ def test_formula_cells_are_neutralised_and_round_trip(server, tmp_path) -> None:
     write_decisions(path, read_decisions(path))
     assert path.read_bytes() == once == first.encode()
     assert parse_decisions_csv(first, "x")["v00"].note == '\'=HYPERLINK("http://x")'
+
+
+def test_a_malformed_decisions_file_is_named_and_left_alone(server) -> None:
+    server.decisions_csv.parent.mkdir(parents=True)
+    server.decisions_csv.write_text("video_id,decision\nv0,approve\n")
+    before = server.decisions_csv.read_bytes()
+    status, payload = _request(server, "GET", "/api/decisions")
+    assert status == 409
+    assert json.loads(payload)["error"].startswith(
+        f"GET /api/decisions: {server.decisions_csv}:1: header must be"
+    )
+    status, answer = _save(server, [_row("v1", "2026-11-25T10:00:00Z")])
+    assert status == 409 and answer["error"].endswith("; fix the file, then save again")
+    assert server.decisions_csv.read_bytes() == before

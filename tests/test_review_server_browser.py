@@ -27,6 +27,7 @@ from tests.test_review_gallery import (  # noqa: F401 (review_config is a fixtur
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_two_profiles_saving_different_videos_keep_both(review_config, tmp_path) -> None:  # noqa: F811
     sync_playwright = require_browser()
     config, root = review_config
