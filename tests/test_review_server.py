@@ -333,8 +333,14 @@ def test_parallel_saves_keep_every_acknowledged_row_and_reads_are_whole(big_serv
     def read() -> None:
         start.wait()
         while not done.is_set():
-            status, payload = _request(srv, "GET", "/api/decisions")
-            assert status == 200
+            try:
+                status, payload = _request(srv, "GET", "/api/decisions")
+            except OSError as error:
+                failures.append(f"read: {error!r}")
+                return
+            if status != 200:
+                failures.append(f"read: {status} {payload!r}")
+                return
             reads.append(json.loads(payload))
 
     threads = [threading.Thread(target=save, args=(v,)) for v in videos]
@@ -387,11 +393,11 @@ def test_a_slow_client_is_cut_off_and_blocks_nobody(big_server) -> None:
         # meanwhile every other request is answered, saves included
         assert _request(srv, "GET", "/review/grabcut/index.html")[0] == 200
         assert _save(srv, [_row("v3", "2026-11-25T10:00:00Z")])[0] == 200
-        answer = slow.recv(4096)  # the server answers the slow client itself and hangs up
-        assert answer.startswith(b"HTTP/1.0 408") or answer.startswith(b"HTTP/1.1 408"), answer
+        answer = b""  # the server answers the slow client itself and hangs up
+        while chunk := slow.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.0 408"), answer
         assert b"PUT /api/decisions: got 10 of 1000 body bytes" in answer
-        while slow.recv(4096):
-            pass
         assert idle.recv(4096) == b""  # a client that never sends a request line is dropped
     finally:
         slow.close()
@@ -468,7 +474,7 @@ def test_host_must_be_a_loopback_name_on_the_served_port(server) -> None:
         assert _request(server, "GET", "/", headers={"Host": host})[0] == 302
     # no Host at all (HTTP/1.0 style) is refused too
     status, _, body = _raw(server, b"GET /manifest.csv HTTP/1.0\r\n\r\n")
-    assert status == 421 and b"0 Host headers" in body
+    assert status == 421 and b"needs one Host header, got 0" in body
 
 
 def test_writes_need_a_loopback_origin_on_the_served_port(server, tmp_path) -> None:

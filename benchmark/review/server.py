@@ -251,13 +251,17 @@ class ReviewHandler(BaseHTTPRequestHandler):
 
     def _check_host(self) -> None:
         hosts = self.headers.get_all("Host") or []
-        if len(hosts) != 1 or hosts[0].strip().lower() not in self.server.hosts:
-            shown = repr(hosts[0][:100]) if len(hosts) == 1 else f"{len(hosts)} Host headers"
-            raise RequestError(
-                HTTPStatus.MISDIRECTED_REQUEST,
-                f"Host {shown} is not this server; open {self.server.url}/ or "
-                f"http://localhost:{self.server.port}/",
-            )
+        if len(hosts) == 1 and hosts[0].strip().lower() in self.server.hosts:
+            return
+        wrong = (
+            f"Host {hosts[0][:100]!r} is not this server"
+            if len(hosts) == 1
+            else f"needs one Host header, got {len(hosts)}"
+        )
+        raise RequestError(
+            HTTPStatus.MISDIRECTED_REQUEST,
+            f"{wrong}; open {self.server.url}/ or http://localhost:{self.server.port}/",
+        )
 
     def _check_origin(self) -> None:
         origin = self.headers.get("Origin")
