@@ -547,6 +547,12 @@ def test_bad_requests_get_one_line_and_the_server_stays_up(server, tmp_path) -> 
             200,
             b"<html>gallery</html>",
         )
+    # http.server's own refusals answer one JSON line too
+    status, _, body = _raw(server, b"GET /x HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert status == 431 and json.loads(body)["error"] == "GET /x: Line too long"
+    host = f"Host: 127.0.0.1:{server.server_address[1]}\r\n".encode()
+    status, _, body = _raw(server, b"BREW /pot HTTP/1.1\r\n" + host + b"\r\n")
+    assert status == 501 and json.loads(body)["error"] == "BREW /pot: Unsupported method ('BREW')"
     assert _tree(tmp_path) == before
 
 

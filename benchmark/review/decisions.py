@@ -40,7 +40,7 @@ def _schema() -> dict:
     return yaml.safe_load((SCHEMA_DIR / "decisions.schema.yaml").read_text())
 
 
-@functools.cache  # parsing the YAML schema per row made a 1000-row file take seconds to read
+@functools.cache  # once per process: reading a file validates every row, and the server reads often
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
     schema = _schema()
     return jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})

@@ -19,6 +19,7 @@ one line naming it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import mimetypes
@@ -232,8 +233,18 @@ class ReviewHandler(BaseHTTPRequestHandler):
         print(f"{self.address_string()} {format % args}", flush=True)
 
     def _where(self) -> str:
-        path = urllib.parse.urlsplit(self.path).path
-        return f"{self.command} {path[:200]}"
+        # send_error can run before the request line is parsed
+        command = getattr(self, "command", None) or "request"
+        path = urllib.parse.urlsplit(getattr(self, "path", "") or "").path
+        return f"{command} {path[:200]}".rstrip()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, header too long, no such method) as one
+        JSON line too, instead of its HTML page."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        with contextlib.suppress(OSError):  # the client may be gone
+            self._refuse(status, message or status.phrase)
 
     def _send_json(self, status: HTTPStatus, payload: dict) -> None:
         data = json.dumps(payload).encode("utf-8")
@@ -244,7 +255,8 @@ class ReviewHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD answer has headers only
+            self.wfile.write(data)
 
     def _refuse(self, status: HTTPStatus, reason: str) -> None:
         self._send_json(status, {"error": f"{self._where()}: {reason}"})
