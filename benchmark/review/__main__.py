@@ -7,7 +7,7 @@
     python -m benchmark.review retrack --config config/default.yaml [--dry-run]
 
 `build` writes the static gallery (open results/<dataset>/review/<tracker>/index.html in a browser);
-`serve` serves it on 127.0.0.1 and saves decisions straight into config/reviews/; `merge` combines
+`serve` serves it on 127.0.0.1 and merges each save into config/reviews/ per video; `merge` combines
 reviewers' exports into the canonical file (latest decided_at wins, conflicts listed); `gate` writes
 review/approved.csv and the summary the benchmark assembly reads; `retrack` re-runs the tracker on the
 videos marked retrack, with the reviewers' prompts.

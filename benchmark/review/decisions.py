@@ -10,6 +10,7 @@ people and merged from several reviewers' exports.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -25,6 +26,10 @@ from benchmark.config import SCHEMA_DIR
 
 DECISION_COLUMNS = ["video_id", "decision", "mask_sha256", "reviewer", "note", "decided_at"]
 DECISIONS = ("approve", "reject", "retrack")
+# Free-text cells a spreadsheet would run as a formula when they start with one of these
+# (OWASP "CSV injection"); the writer prefixes such a cell with a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FREE_TEXT_COLUMNS = ("reviewer", "note")
 
 
 class DecisionError(ValueError):
@@ -35,6 +40,7 @@ def _schema() -> dict:
     return yaml.safe_load((SCHEMA_DIR / "decisions.schema.yaml").read_text())
 
 
+@functools.cache  # once per process: reading a file validates every row, and the server reads often
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
     schema = _schema()
     return jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
@@ -170,9 +176,14 @@ def read_decisions(csv_path: str | os.PathLike, known_ids: set[str] | None = Non
     csv_path = Path(csv_path)
     result = DecisionSet()
     if csv_path.exists():
-        result.decisions = parse_decisions_csv(
-            csv_path.read_text(encoding="utf-8"), str(csv_path), known_ids
-        )
+        # bytes, not read_text: universal newlines would turn a CR inside a quoted note into LF
+        try:
+            text = csv_path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DecisionError(
+                f"{csv_path}: not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8"
+            ) from error
+        result.decisions = parse_decisions_csv(text, str(csv_path), known_ids)
     prompts_path = prompts_path_for(csv_path)
     if prompts_path.exists():
         try:
@@ -185,14 +196,33 @@ def read_decisions(csv_path: str | os.PathLike, known_ids: set[str] | None = Non
     return result
 
 
+def neutralise_formula(text: str) -> str:
+    """`=SUM(A1)` -> `'=SUM(A1)`: a cell a spreadsheet would evaluate is written as plain text.
+
+    The quote stays in the file and is not stripped on read, so a text that already starts with a
+    quote is left alone and write -> read -> write gives the same bytes.
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def decisions_csv_text(decisions: list[Decision] | dict[str, Decision]) -> str:
+    """The canonical CSV text: rows sorted by video, LF line ends, free-text cells neutralised."""
     rows = decisions.values() if isinstance(decisions, dict) else decisions
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=DECISION_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    lines = [",".join(DECISION_COLUMNS)]
     for decision in sorted(rows, key=lambda d: d.video_id):
-        writer.writerow(decision.row())
-    return buffer.getvalue()
+        row = decision.row()
+        for column in FREE_TEXT_COLUMNS:
+            row[column] = neutralise_formula(row[column])
+        lines.append(",".join(_csv_cell(row[column]) for column in DECISION_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def _csv_cell(text: str) -> str:
+    # csv.writer's minimal quoting, plus a bare CR, which csv.writer leaves unquoted when the line
+    # end is LF (a note with one then split its row in two on the next read)
+    if any(char in text for char in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def prompts_json_text(prompts: dict[str, list[dict]]) -> str:
@@ -258,6 +288,52 @@ def merge_decision_sets(sets: list[DecisionSet]) -> MergeResult:
         prompts=dict(sorted(prompts.items())),
     )
     return MergeResult(merged, conflicts)
+
+
+def merge_page_save(
+    current: DecisionSet,
+    page: DecisionSet,
+    page_cleared: dict[str, str],
+    cleared: dict[str, str] | None = None,
+) -> DecisionSet:
+    """Merge one gallery page's save into the file's decisions, per video (the review server's save).
+
+    `page` is the page's whole state (its decided rows and its prompts), `page_cleared` the videos
+    whose decision the page cleared (video -> time), `cleared` every clear the server remembers
+    (a superset, may be None). Per video the latest time wins: a page row replaces the file's row
+    when it is as late or later (the page saved last), a clear removes a row it is later than or
+    as late as, and a page row older than a remembered clear is dropped. The winner's prompts
+    come with it (a winning page row: the page's, or none; a file row: the file's); a cleared or
+    undecided video keeps the file's prompts unless the page has some.
+    """
+    cleared = {**page_cleared, **(cleared or {})}
+    decisions = dict(current.decisions)
+    prompts = dict(current.prompts)
+    for video_id, stamp in page_cleared.items():
+        existing = decisions.get(video_id)
+        if existing is not None and datetime.fromisoformat(stamp) >= existing.time:
+            del decisions[video_id]
+            if video_id in page.prompts:
+                prompts[video_id] = page.prompts[video_id]
+    for video_id, decision in page.decisions.items():
+        existing = decisions.get(video_id)
+        if existing is not None and decision.time < existing.time:
+            continue
+        stamp = cleared.get(video_id)
+        if stamp is not None and datetime.fromisoformat(stamp) > decision.time:
+            continue  # cleared after this row was decided, by another tab
+        decisions[video_id] = decision
+        if page.prompts.get(video_id):
+            prompts[video_id] = page.prompts[video_id]
+        else:
+            prompts.pop(video_id, None)
+    for video_id, entries in page.prompts.items():
+        if video_id not in page.decisions and video_id not in decisions and entries:
+            prompts[video_id] = entries
+    return DecisionSet(
+        decisions=dict(sorted(decisions.items())),
+        prompts={v: p for v, p in sorted(prompts.items()) if p},
+    )
 
 
 def decisions_path(config: dict) -> Path:

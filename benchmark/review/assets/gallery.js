@@ -33,13 +33,28 @@
     return out;
   }
 
+  function signature(rec) {
+    return JSON.stringify([rec.decision || null, rec.decided_at, rec.note || '', rec.reviewer || '',
+                           rec.mask_sha256 || '', sortedPrompts(rec.prompts || [])]);
+  }
+
   function mergeRecords(incoming) {
-    // the latest decided_at wins, as in `python -m benchmark.review merge`
+    // the latest decided_at wins, as in `python -m benchmark.review merge`; a note on a video this
+    // page never saw decided yields to a decision from the file (the note stays); returns the ids
+    // whose record changed
+    const changed = [];
     for (const [vid, rec] of Object.entries(incoming)) {
       if (!byId.has(vid)) continue;
       const cur = records[vid];
-      if (!cur || Date.parse(rec.decided_at) >= Date.parse(cur.decided_at)) records[vid] = rec;
+      const noteOnly = cur && !cur.decision && !cur.cleared && rec.decision;
+      if (!cur || noteOnly || Date.parse(rec.decided_at) >= Date.parse(cur.decided_at)) {
+        const next = noteOnly && Date.parse(rec.decided_at) < Date.parse(cur.decided_at)
+          ? {...rec, note: cur.note || rec.note} : rec;
+        if (!cur || signature(cur) !== signature(next)) changed.push(vid);
+        records[vid] = next;
+      }
     }
+    return changed;
   }
 
   function readLocal() {
@@ -51,12 +66,16 @@
     }
   }
 
-  function persist() {
+  function keepLocal() {
     try {
       localStorage.setItem(STORE, JSON.stringify({records}));
     } catch (err) {
       showStatus('could not keep decisions in this browser: ' + err + ' — export now', true);
     }
+  }
+
+  function persist() {
+    keepLocal();
     if (server) scheduleSave();
   }
 
@@ -94,7 +113,8 @@
   function clearDecision() {
     const v = current();
     if (!v || !records[v.id]) return;
-    records[v.id] = {...records[v.id], decision: null, decided_at: now()};
+    // `cleared` tells the server this decision was taken back (a note alone says nothing)
+    records[v.id] = {...records[v.id], decision: null, cleared: true, decided_at: now()};
     persist();
     updateCard(cursor);
     updateProgress();
@@ -164,7 +184,30 @@
     const rows = decidedRecords().map(([vid, rec]) => ({
       video_id: vid, decision: rec.decision, mask_sha256: rec.mask_sha256, reviewer: rec.reviewer,
       note: rec.note || '', decided_at: rec.decided_at}));
-    return {dataset: DATA.dataset, tracker: TRACKER, rows, prompts: allPrompts()};
+    const cleared = Object.keys(records).sort()
+      .filter((vid) => !records[vid].decision && records[vid].cleared && records[vid].decided_at)
+      .map((vid) => ({video_id: vid, decided_at: records[vid].decided_at}));
+    return {dataset: DATA.dataset, tracker: TRACKER, rows, prompts: allPrompts(), cleared};
+  }
+
+  function serverRecords(answer) {
+    // the server's merged state (GET or a save's answer) as records: file rows and cleared videos
+    const rows = Object.fromEntries(answer.rows.map((row) => [row.video_id, row]));
+    const out = fileRecords(rows, answer.prompts);
+    for (const entry of answer.cleared || []) {
+      out[entry.video_id] = {decision: null, cleared: true, decided_at: entry.decided_at, note: '',
+                             reviewer: '', mask_sha256: '', prompts: (answer.prompts[entry.video_id] || [])};
+    }
+    return out;
+  }
+
+  function showMerged(changed) {
+    // other tabs' and reviewers' decisions, as the server merged them, appear on their cards
+    if (!changed.length) return;
+    const ids = new Set(changed);
+    view.forEach((i, pos) => { if (ids.has(videos[i].id)) updateCard(pos); });
+    updateProgress();
+    if (detail && ids.has(current().id)) renderDetail();
   }
 
   function scheduleSave() {
@@ -181,8 +224,14 @@
       });
       const answer = await response.json();
       if (!response.ok) throw new Error(answer.error || response.statusText);
-      showStatus(`saved ${answer.rows} decisions to ${answer.file} at ${new Date().toLocaleTimeString()}`);
-      window.reviewSavedRows = answer.rows;  // for scripted checks: rows in the file after this save
+      // the answer is the file after a per-video merge with every other tab's saves
+      const changed = mergeRecords(serverRecords(answer));
+      keepLocal();
+      showMerged(changed);
+      showStatus(`saved; ${answer.rows.length} decisions in ${answer.file} at ${new Date().toLocaleTimeString()}` +
+                 (changed.length ? ` (${changed.length} from other tabs or reviewers)` : ''));
+      window.reviewSavedRows = answer.rows.length;  // for scripted checks: rows in the file after this save
+      window.reviewSaves = (window.reviewSaves || 0) + 1;  // for scripted checks: saves answered
     } catch (err) {
       showStatus('not saved to the server: ' + err.message + ' (kept in this browser; export to be safe)', true);
     }
@@ -200,8 +249,7 @@
       }
       server = {file: answer.file};
       document.body.dataset.server = '1';
-      const rows = Object.fromEntries(answer.rows.map((row) => [row.video_id, row]));
-      mergeRecords(fileRecords(rows, answer.prompts));
+      mergeRecords(serverRecords(answer));
       persist();
       renderGrid();
       showStatus('saving to ' + answer.file);
