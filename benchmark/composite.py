@@ -51,6 +51,7 @@ from benchmark.backgrounds import (
     configured_sources,
     validate_rows,
 )
+from benchmark.clips import test_clip_indices
 from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
 from benchmark.ids import item_id, item_rng, shard_name, shard_of, stable_digest
 from benchmark.manifest import (
@@ -223,18 +224,6 @@ def _paste_into(frames: np.ndarray, actor: np.ndarray, still: np.ndarray, target
     cv2.copyTo(
         frames.reshape(rows, width, 3), actor.reshape(rows, width), target.reshape(rows, width, 3)
     )
-
-
-def test_clip_indices(num_frames: int, frames: int, stride: int) -> np.ndarray:
-    """Item frame indices of the centred test clip (config `benchmark.test_clip`).
-
-    start = max(0, (n - (frames - 1) * stride - 1) // 2); index j = min(start + j * stride, n - 1).
-    A clip longer than the item repeats its last frame, as clip samplers do.
-    """
-    if num_frames < 1:
-        raise ValueError("an item has at least one frame")
-    start = max(0, (num_frames - (frames - 1) * stride - 1) // 2)
-    return np.minimum(start + stride * np.arange(frames), num_frames - 1)
 
 
 def choose_static_frame(

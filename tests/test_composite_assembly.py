@@ -15,6 +15,7 @@ from benchmark.backgrounds import (
     split_video_ids,
     stripe_source_versions,
 )
+from benchmark.clips import test_clip_indices as clip_indices
 from benchmark.composite import (
     AssemblyError,
     ItemCollisionError,
@@ -26,7 +27,6 @@ from benchmark.composite import (
     run_scuba_shard,
     run_scufo_shard,
 )
-from benchmark.composite import test_clip_indices as clip_indices
 from benchmark.config import results_dir, validate_config
 from benchmark.ids import shard_name, shard_of
 from benchmark.ingest import run_ingest
