@@ -266,10 +266,14 @@ def train_transform(
 
 
 def eval_transforms(frames: np.ndarray, aug: Augmentation, crops: int = 1) -> torch.Tensor:
-    """Resize short side, then 1 centre crop or 3 crops along the long side: (V, 3, T, S, S)."""
+    """The test views, (V, 3, T, S, S): 1 view = short side resized to `aug.resize`, centre crop
+    (ALBAR); 3 views = short side resized to the crop size S, three S×S crops along the long side
+    (StillMix's Swin-T test pipeline: Resize(-1, 224) + ThreeCrop(224)), so together they cover the
+    whole frame."""
     clip = _to_float(frames)
     height, width = clip.shape[-2:]
-    scale = aug.resize / min(height, width)
+    short_side = aug.crop_size if crops == 3 else aug.resize
+    scale = short_side / min(height, width)
     new_h, new_w = (
         max(aug.crop_size, round(height * scale)),
         max(aug.crop_size, round(width * scale)),

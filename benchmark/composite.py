@@ -993,8 +993,8 @@ def main(argv: list[str] | None = None) -> int:
             written = exports.export(config, args.variant, args.format)
             summary = f"export {args.format} {args.variant}: {written} items"
         else:
-            report = exports.verify_albar(config, args.variant)
-            summary = f"verify albar {args.variant}: {json.dumps(report, sort_keys=True)}"
+            report = exports.verify(config, args.variant, args.format)
+            summary = f"verify {args.format} {args.variant}: {json.dumps(report, sort_keys=True)}"
     seconds = time.perf_counter() - started
     print(f"{summary} in {seconds:.1f} s")
     return 0

@@ -118,3 +118,25 @@ def test_training_and_prediction_use_the_benchmark_clip():
         for s in range(50)
     }
     assert picks <= set(expected.tolist()) and len(picks) > 10
+
+
+def test_three_test_crops_resize_the_short_side_to_the_crop_size():
+    """test_crops 3 = StillMix's Resize(-1, 224) + ThreeCrop(224): the crops span the full height
+    of a landscape frame and together its full width; 1 crop keeps the resize-256 centre crop."""
+    from albar.data import Augmentation, eval_transforms
+
+    height, width = 240, 320
+    frame = np.zeros((height, width, 3), np.uint8)
+    frame[0] = 255  # a top-row marker: visible in every crop only when nothing is cut vertically
+    frame[:, -1] = 200  # a right-column marker: only the last crop reaches the right edge
+    frames = np.stack([frame, frame])
+    aug = Augmentation(224, 256, (1.0, 1.0), (1.0, 1.0), False, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    views = eval_transforms(frames, aug, crops=3) * 255  # (3, 3, T, 224, 224)
+    assert views.shape == (3, 3, 2, 224, 224)
+    assert (views[:, 0, :, 0, 1:-1] > 200).all()  # the top row is in all three crops
+    assert (views[2, 0, :, 1:, -1] > 150).all() and (views[:2, 0, :, 1:, -1] < 50).all()
+    # the middle crop starts at (299 - 224) // 2 of the 224 × 299 resize
+    assert round(320 * 224 / 240) == 299
+    single = eval_transforms(frames, aug, crops=1) * 255  # resize 256, centre crop: rows 16..239
+    assert single.shape == (1, 3, 2, 224, 224)
+    assert (single[0, 0, :, 0] < 1).all()  # the top row is cut off there
