@@ -328,12 +328,21 @@ def albar_label(path: str, rule: str, table: dict[str, int]) -> int:
 
 
 def albar_label_table(rule: str, manifest: pd.DataFrame) -> dict[str, int]:
-    """The release's class mapping (ucf101) or labels file (hmdb51), from our manifest."""
+    """The release's class mapping (ucf101) or labels file (hmdb51), from our manifest.
+
+    ucf101: class name -> 1-based index, under the class's own name and under the spelling its
+    videos' names use (UCF101's `HandstandPushups` videos are named `v_HandStandPushups_…`, and the
+    loader parses the class from the video name)."""
     if rule == "ucf101":
-        return {
+        table = {
             str(n): int(k) + 1
             for n, k in zip(manifest["label_name"], manifest["label"], strict=True)
         }
+        for source, label in zip(manifest["source_name"], manifest["label"], strict=True):
+            name = original_name(str(source))
+            if name.startswith("v_") and "_g0" in name:
+                table.setdefault(name[2:].split("_g0")[0], int(label) + 1)
+        return table
     return {
         original_name(str(s)) + ".avi": int(k)
         for s, k in zip(manifest["source_name"], manifest["label"], strict=True)

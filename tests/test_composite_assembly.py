@@ -364,6 +364,28 @@ def test_albar_export_ucf101_names_give_the_class_mapping_label(built, tmp_path)
         exports.verify_albar(config, "truth")
 
 
+def test_albar_label_rules_as_the_loader_reads_names():
+    manifest = pd.DataFrame(
+        {
+            "video_id": ["v_HandStandPushups_g01_c01", "hit_a"],
+            "source_name": [
+                "HandstandPushups/v_HandStandPushups_g01_c01",
+                "hit/#122_Cleaning_Up_The_Beach_(Part_2)!_hit_f_nm_np1_le_bad_0.avi",
+            ],
+            "label": [36, 3],
+            "label_name": ["HandstandPushups", "hit"],
+        }
+    )
+    ucf = exports.albar_label_table("ucf101", manifest)
+    path = "/data/bias/UCF101_SCUBA_Stripe/v_HandStandPushups_g01_c01__3.zip"
+    assert exports.albar_label(path, "ucf101", ucf) == 36  # the video names' own spelling
+    hmdb = exports.albar_label_table("hmdb51", manifest)
+    name = "#122_Cleaning_Up_The_Beach_(Part_2)!_hit_f_nm_np1_le_bad_0"
+    assert exports.albar_label(f"/b/HMDB51_SCUFO_Stripe/{name}__4.jpg", "hmdb51", hmdb) == 3
+    with pytest.raises(KeyError):  # a sanitised id is not in the labels file
+        exports.albar_label("/b/HMDB51_SCUBA_Stripe/122_Cleaning_Up__4.zip", "hmdb51", hmdb)
+
+
 def test_albar_export_removes_stale_entries_and_rejects_two_digit_versions(built, tmp_path):
     config = {**built, "results": str(tmp_path)}
     shutil.copytree(
