@@ -1,16 +1,19 @@
 """Clips for training and prediction, read through the benchmark's file contract only.
 
 `albar` never imports the benchmark's internals: it reads `manifest.csv` and `items.csv` (columns as
-in docs/contracts.md) with pandas and decodes pixels with the public `benchmark.video` readers.
+in docs/contracts.md) with pandas, decodes pixels with the public `benchmark.video` readers and takes
+its test clip from the public `benchmark.clips.test_clip_indices`, the one rule the benchmark freezes
+its SCUFO frame inside.
 
-Clip sampling follows the paper: T frames at stride s from a random start for training (stride 1 when
-the video is too short for stride s, the last frame repeated when it is shorter than T), and the
-benchmark's centred test clip for evaluation (item frame i_j = min(start + j·s, n−1) with
-start = max(0, (n − (T−1)·s − 1) // 2), the definition of `benchmark.test_clip`, inside which SCUFO
-freezes its frame). Training augmentation: one random resized crop and one flip per clip (every frame
-gets the same), then the model's normalisation. Test: resize the short side, centre crop (or three
-crops along the long side). Every random draw comes from a generator seeded by (seed, epoch, video),
-so a clip does not depend on worker count, batch order or a resume.
+Clip sampling follows the paper: T frames at stride s from a random start for training (stride 1
+when the video is too short for stride s, the last frame repeated when it is shorter than T), and
+the benchmark's centred test clip for evaluation (`benchmark.clips`: stride s, or the largest stride
+that fits a short item, centred; an item shorter than T shows all its frames, then its last).
+Training augmentation: one random resized crop and one flip per clip (every frame gets the same),
+then the model's normalisation. Test: resize the short side to `resize`, centre crop; or, for three
+crops, resize the short side to the crop size and take three crops along the long side (StillMix's
+Swin-T test pipeline). Every random draw comes from a generator seeded by (seed, epoch, video), so a
+clip does not depend on worker count, batch order or a resume.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from benchmark.clips import test_clip_indices
 from benchmark.video import read_image, read_video
 
 MANIFEST_COLUMNS = ("video_id", "path", "label", "split", "num_frames")
@@ -132,13 +136,6 @@ def read_item_entries(
 
 
 # --- clip indices -------------------------------------------------------------------------------
-
-
-def centred_clip_indices(num_frames: int, clip: ClipSettings) -> list[int]:
-    """The benchmark's centred test clip (`benchmark.test_clip`), last frame repeated if short."""
-    span = (clip.frames - 1) * clip.stride + 1
-    start = max(0, (num_frames - span) // 2)
-    return [min(start + j * clip.stride, num_frames - 1) for j in range(clip.frames)]
 
 
 def train_clip_indices(num_frames: int, clip: ClipSettings, rng: np.random.Generator) -> list[int]:
@@ -269,10 +266,14 @@ def train_transform(
 
 
 def eval_transforms(frames: np.ndarray, aug: Augmentation, crops: int = 1) -> torch.Tensor:
-    """Resize short side, then 1 centre crop or 3 crops along the long side: (V, 3, T, S, S)."""
+    """The test views, (V, 3, T, S, S): 1 view = short side resized to `aug.resize`, centre crop
+    (ALBAR); 3 views = short side resized to the crop size S, three S×S crops along the long side
+    (StillMix's Swin-T test pipeline: Resize(-1, 224) + ThreeCrop(224)), so together they cover the
+    whole frame."""
     clip = _to_float(frames)
     height, width = clip.shape[-2:]
-    scale = aug.resize / min(height, width)
+    short_side = aug.crop_size if crops == 3 else aug.resize
+    scale = short_side / min(height, width)
     new_h, new_w = (
         max(aug.crop_size, round(height * scale)),
         max(aug.crop_size, round(width * scale)),
@@ -360,7 +361,9 @@ class EvalClips(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         entry = self.entries[index]
-        frames = self.reader.clip(entry, lambda n: centred_clip_indices(n, self.clip))
+        frames = self.reader.clip(
+            entry, lambda n: test_clip_indices(n, self.clip.frames, self.clip.stride).tolist()
+        )
         with single_threaded():
             return eval_transforms(frames, self.aug, self.crops), entry.label, index
 

@@ -7,9 +7,10 @@
 writes `pred/iid.csv` (the manifest's test split; item_id = video_id) and
 `pred/<variant>/<protocol>-<bg_source>.csv` for each items.csv (variant, protocol and source read
 from the file's columns), each with `item_id, predicted, static_max_prob, p_0 … p_{K−1}`.
-Every item is the benchmark's centred test clip (the checkpoint's clip, which training checked
-against `benchmark.test_clip`), resized and centre-cropped as in training's test transform, views
-averaged when `test_crops` is 3. A SCUFO item is its one stored frame repeated to the clip length;
+Every item is the benchmark's centred test clip (`benchmark.clips.test_clip_indices` with the
+checkpoint's clip, which training checked against `benchmark.test_clip`), viewed as in training's
+test transform: short side resized to `resize` and centre-cropped, or, when `test_crops` is 3, short
+side resized to the crop size and three crops along the long side (StillMix), probabilities averaged. A SCUFO item is its one stored frame repeated to the clip length;
 `static_max_prob` (max softmax probability) is filled for SCUFO rows only. Labels are never written:
 scoring reads them from items.csv / manifest.csv. A prediction set whose ids are not exactly the
 item list's (missing or duplicate ids) is an error naming them; nothing is written half-way.

@@ -51,6 +51,7 @@ from benchmark.backgrounds import (
     configured_sources,
     validate_rows,
 )
+from benchmark.clips import test_clip_indices
 from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
 from benchmark.ids import item_id, item_rng, shard_name, shard_of, stable_digest
 from benchmark.manifest import (
@@ -230,18 +231,6 @@ def _paste_into(frames: np.ndarray, actor: np.ndarray, still: np.ndarray, target
     cv2.copyTo(
         frames.reshape(rows, width, 3), actor.reshape(rows, width), target.reshape(rows, width, 3)
     )
-
-
-def test_clip_indices(num_frames: int, frames: int, stride: int) -> np.ndarray:
-    """Item frame indices of the centred test clip (config `benchmark.test_clip`).
-
-    start = max(0, (n - (frames - 1) * stride - 1) // 2); index j = min(start + j * stride, n - 1).
-    A clip longer than the item repeats its last frame, as clip samplers do.
-    """
-    if num_frames < 1:
-        raise ValueError("an item has at least one frame")
-    start = max(0, (num_frames - (frames - 1) * stride - 1) // 2)
-    return np.minimum(start + stride * np.arange(frames), num_frames - 1)
 
 
 def choose_static_frame(
@@ -988,8 +977,8 @@ def main(argv: list[str] | None = None) -> int:
             written = exports.export(config, args.variant, args.format)
             summary = f"export {args.format} {args.variant}: {written} items"
         else:
-            report = exports.verify_albar(config, args.variant)
-            summary = f"verify albar {args.variant}: {json.dumps(report, sort_keys=True)}"
+            report = exports.verify(config, args.variant, args.format)
+            summary = f"verify {args.format} {args.variant}: {json.dumps(report, sort_keys=True)}"
     seconds = time.perf_counter() - started
     print(f"{summary} in {seconds:.1f} s")
     return 0

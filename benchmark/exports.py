@@ -3,24 +3,37 @@
 - mmaction2 (`exports/mmaction2/<variant>/`): one rawframe folder per item,
   `<protocol>-<source>/<item_id>/img_00001.jpg...` (SCUFO: `img_00001.png...`, the frozen frame
   hard-linked `frames` times, lossless), and a list file `<protocol>-<source>.txt` with lines
-  `<item_id> <frames> <label>` (RawframeDataset's format; set `filename_tmpl='img_{:05}.png'` for the
-  SCUFO lists). JPEG frames of jpeg_zip items are copied byte for byte from the item zip.
-- ALBAR (`exports/albar/<variant>/`): `<DATASET>_SCUBA_<Source>/<video_id>__<k>.zip` (JPEG frames
-  `img_00001.jpg...`), `<DATASET>_SCUFO_<Source>/<video_id>__<k>/img_00001.jpg` (the frozen frame)
-  and `<DATASET>_ConflFG_<Source>/<video_id>__<k>.zip`. The official loader globs each folder and
-  pairs SCUBA with SCUFO by *sorted name*, so `verify_albar` re-reads the export and checks, position
-  by position, that the sorted names pair the right items, every zip decodes to its item's frames,
-  and every SCUFO image matches its SCUBA frame.
-Every file is written atomically; an index (`index.csv`) and the list files are written last.
+  `<item_id> <frames> <label>` (RawframeDataset's format: `data_prefix` = the `<protocol>-<source>`
+  folder, `start_index` 1, `filename_tmpl='img_{:05}.png'` for the SCUFO lists). JPEG frames of
+  jpeg_zip items are copied byte for byte from the item zip. `verify_mmaction2` re-reads every list
+  as RawframeDataset does (whitespace-split lines of exactly three fields, `total_frames` files
+  named by the template from index 1) and checks every item is listed once with its label.
+- ALBAR (`exports/albar/<variant>/`): `<DATASET>_SCUBA_<Source>/<name>__<k>.zip` (JPEG frames
+  `img_00001.jpg...`), `<DATASET>_SCUFO_<Source>/<name>__<k>.jpg` (ONE image: the official loader
+  reads a SCUFO entry with `torchvision.io.read_image`) and `<DATASET>_ConflFG_<Source>/<name>__<k>.zip`,
+  where `<name>` is the video's ORIGINAL name (the last part of the manifest's `source_name`, video
+  extension dropped; HMDB51's `#()!&,` kept) — the loader takes labels from entry names: UCF101 the
+  class between `/v_` and `_g0` of the path, HMDB51 `basename[:-7] + ".avi"` in its labels file, so
+  a name ends in exactly `__<k>.zip` / `__<k>.jpg` (k one digit: at most 10 versions). The loader
+  pairs SCUBA with SCUFO by the position in `sorted(glob(folder/*))`; `verify_albar` re-reads the
+  export with those rules (`albar_label`) and checks every item is there, every position pairs an
+  item with its own SCUFO, every name gives the item's label, every zip decodes (torchvision, in
+  sorted member order) to the item's frame count and every SCUFO image matches its SCUBA frame.
+Every file is written atomically; entries of an earlier export that are no longer items are removed;
+an index (`index.csv`) and the list files are written last.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import io
 import json
 import os
 import shutil
+import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +50,19 @@ from benchmark.composite import (
     write_jpeg_zip,
 )
 from benchmark.config import results_dir
+from benchmark.manifest import read_manifest
 from benchmark.video import read_image, read_video
 
 SOURCE_TITLES = {"stripe": "Stripe", "places365": "Places365", "vqgan": "VQGAN"}
 PROTOCOL_TITLES = {"scuba": "SCUBA", "scufo": "SCUFO", "conflfg": "ConflFG"}
 MIN_SCUFO_PSNR = 30.0  # dB between an exported SCUFO JPEG and the SCUBA frame it froze
+ALBAR_SUFFIX = (
+    7  # characters the loader strips from an HMDB51 entry name: "__<k>.zip" / "__<k>.jpg"
+)
+ALBAR_MAX_VERSIONS = 10  # k must be one digit for that
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov")
+MMACTION2_TEMPLATES = {"scufo": "img_{:05}.png"}  # filename_tmpl per protocol
+MMACTION2_TEMPLATE = "img_{:05}.jpg"  # RawframeDataset's default
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -82,10 +103,10 @@ def export_mmaction2(config: dict, variant: str) -> int:
             folder = out / f"{protocol}-{source}" / row.item_id
             item_file = results / row.path
             if protocol == "scufo":
-                first = folder / "img_00001.png"
+                first = folder / mmaction2_template(protocol).format(1)
                 _link_or_copy(item_file, first)
                 for index in range(2, row.frames + 1):
-                    _link_or_copy(first, folder / f"img_{index:05d}.png")
+                    _link_or_copy(first, folder / mmaction2_template(protocol).format(index))
             elif item_file.suffix == ".zip":
                 with zipfile.ZipFile(item_file) as archive:
                     for name in sorted(archive.namelist()):
@@ -94,11 +115,81 @@ def export_mmaction2(config: dict, variant: str) -> int:
                 frames, _ = read_video(item_file)
                 for index, frame in enumerate(frames, start=1):
                     data = _jpeg_bytes(frame, bench["jpeg_quality"], bench["jpeg_subsampling"])
-                    write_bytes_atomic(folder / f"img_{index:05d}.jpg", data)
+                    write_bytes_atomic(folder / mmaction2_template(protocol).format(index), data)
             lines.append(f"{row.item_id} {row.frames} {row.label}\n")
             written += 1
         write_text_atomic(out / f"{protocol}-{source}.txt", "".join(lines))
+    verify_mmaction2(config, variant)  # the lists as RawframeDataset reads them, or an error
     return written
+
+
+def mmaction2_template(protocol: str) -> str:
+    """RawframeDataset's `filename_tmpl` for one protocol's list."""
+    return MMACTION2_TEMPLATES.get(protocol, MMACTION2_TEMPLATE)
+
+
+def read_rawframe_list(path: Path) -> list[tuple[str, int, int]]:
+    """A list file as RawframeDataset reads it: per line `frame_dir total_frames label`
+    (whitespace-split; a single label, no offset). Raises AssemblyError naming the line."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.strip().split()
+        if len(fields) != 3:
+            raise AssemblyError(
+                f"{path}:{number}: {len(fields)} fields, RawframeDataset needs "
+                "'frame_dir total_frames label'"
+            )
+        try:
+            rows.append((fields[0], int(fields[1]), int(fields[2])))
+        except ValueError as error:
+            raise AssemblyError(f"{path}:{number}: {error}") from error
+    return rows
+
+
+def verify_mmaction2(config: dict, variant: str) -> dict:
+    """Re-read the mmaction2 export as RawframeDataset would (data_prefix = the set's folder,
+    start_index 1, the set's filename template) and check every item of items.csv is listed once,
+    with its label and a folder holding exactly `total_frames` frames. Writes `verify.json`."""
+    results = results_dir(config)
+    out = results / "exports" / "mmaction2" / variant
+    report: dict = {"variant": variant, "items": 0, "lists": 0}
+    for protocol, source in _sets_of(config, variant):
+        where = items_csv(results, variant, protocol, source)
+        items = read_items(where).set_index("item_id")
+        list_path = out / f"{protocol}-{source}.txt"
+        if not list_path.exists():
+            raise AssemblyError(f"{list_path}: not found; run the mmaction2 export first")
+        rows = read_rawframe_list(list_path)
+        listed = [frame_dir for frame_dir, _, _ in rows]
+        if sorted(listed) != sorted(items.index) or len(set(listed)) != len(listed):
+            extra = sorted(set(listed) - set(items.index))[:3]
+            missing = sorted(set(items.index) - set(listed))[:3]
+            raise AssemblyError(
+                f"{list_path}: does not list each item of {where} once (unknown {extra}, "
+                f"missing {missing}); re-run the export"
+            )
+        template = mmaction2_template(protocol)
+        prefix = out / f"{protocol}-{source}"
+        for frame_dir, total, label in rows:
+            item = items.loc[frame_dir]
+            if label != int(item["label"]) or total != int(item["frames"]):
+                raise AssemblyError(
+                    f"{list_path}: {frame_dir} has {total} frames / label {label}, {where} says "
+                    f"{item['frames']} / {item['label']}"
+                )
+            folder = prefix / frame_dir
+            expected = {template.format(i) for i in range(1, total + 1)}
+            present = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+            if present != expected:
+                lacking = sorted(expected - present)[:3]
+                raise AssemblyError(
+                    f"{folder}: holds {len(present)} files, RawframeDataset reads {total} named "
+                    f"{template!r} (missing {lacking}); re-run the export"
+                )
+            report["items"] += 1
+        report["lists"] += 1
+    write_text_atomic(out / "verify.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,49 +197,106 @@ def export_mmaction2(config: dict, variant: str) -> int:
 
 
 def albar_folder(config: dict, protocol: str, source: str) -> str:
-    dataset = config["benchmark"]["exports"]["albar_dataset"] or config["dataset"]["name"].upper()
     title = SOURCE_TITLES.get(source, source.title().replace("_", ""))
-    return f"{dataset}_{PROTOCOL_TITLES[protocol]}_{title}"
+    return f"{albar_dataset(config)}_{PROTOCOL_TITLES[protocol]}_{title}"
+
+
+def albar_dataset(config: dict) -> str:
+    return config["benchmark"]["exports"]["albar_dataset"] or config["dataset"]["name"].upper()
+
+
+def original_name(source_name: str) -> str:
+    """A video's own name from the manifest's `source_name`: its last path part, extension dropped
+    (`Class/v_Class_g01_c01.avi` -> `v_Class_g01_c01`; HMDB51 names keep every character)."""
+    name = source_name.replace("\\", "/").rstrip("/").split("/")[-1]
+    for ext in VIDEO_EXTENSIONS:
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def albar_names(manifest: pd.DataFrame) -> dict[str, str]:
+    """video_id -> the name ALBAR entries of that video start with; two videos with the same
+    original name (the loader could not tell them apart) are an error naming both."""
+    names: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for video_id, source_name in zip(manifest["video_id"], manifest["source_name"], strict=True):
+        name = original_name(str(source_name)) or str(video_id)
+        if name in (".", "..") or "\x00" in name:
+            raise AssemblyError(f"manifest: video {video_id}: {source_name!r} is no file name")
+        if name in owner and owner[name] != video_id:
+            raise AssemblyError(
+                f"manifest: videos {owner[name]} and {video_id} share the original name {name!r}; "
+                "the ALBAR loader tells items apart by that name only"
+            )
+        owner[name] = str(video_id)
+        names[str(video_id)] = name
+    return names
+
+
+def albar_entry(names: dict[str, str], video_id: str, version: int, protocol: str) -> str:
+    """The entry file name of one item: `<name>__<k>.zip`, or `.jpg` for SCUFO."""
+    if not 0 <= int(version) < ALBAR_MAX_VERSIONS:
+        raise AssemblyError(
+            f"item {video_id}__{version}: the ALBAR loader needs one-digit versions "
+            f"(benchmark.versions <= {ALBAR_MAX_VERSIONS}); turn benchmark.exports.albar off or lower it"
+        )
+    return f"{names[video_id]}__{int(version)}{'.jpg' if protocol == 'scufo' else '.zip'}"
+
+
+def _remove_stale(folder: Path, keep: set[str]) -> None:
+    """Delete entries of an earlier export that are not items any more: the loader globs `*`, so
+    a stale file or folder would be read as an item."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def export_albar(config: dict, variant: str) -> int:
     results = results_dir(config)
     bench = config["benchmark"]
     out = results / "exports" / "albar" / variant
+    names = albar_names(read_manifest(results / "manifest.csv"))
     index_rows = []
     for protocol, source in _sets_of(config, variant):
         items = read_items(items_csv(results, variant, protocol, source))
         folder = out / albar_folder(config, protocol, source)
+        entries = set()
         for row in items.itertuples(index=False):
             item_file = results / row.path
+            entry = albar_entry(names, row.video_id, row.version, protocol)
+            target = folder / entry
             if protocol == "scufo":
-                name = row.pair_id  # the loader pairs SCUFO folder <id> with SCUBA <id>.zip
-                target = folder / name / "img_00001.jpg"
                 frame = read_image(item_file)
                 data = _jpeg_bytes(frame, bench["jpeg_quality"], bench["jpeg_subsampling"])
                 write_bytes_atomic(target, data)
+            elif item_file.suffix == ".zip":
+                _link_or_copy(item_file, target)
             else:
-                name = row.item_id
-                target = folder / f"{name}.zip"
-                if item_file.suffix == ".zip":
-                    _link_or_copy(item_file, target)
-                else:
-                    frames, _ = read_video(item_file)
-                    write_jpeg_zip(
-                        target,
-                        frames,
-                        quality=bench["jpeg_quality"],
-                        subsampling=bench["jpeg_subsampling"],
-                    )
+                frames, _ = read_video(item_file)
+                write_jpeg_zip(
+                    target,
+                    frames,
+                    quality=bench["jpeg_quality"],
+                    subsampling=bench["jpeg_subsampling"],
+                )
+            entries.add(entry)
             index_rows.append(
                 {
                     "folder": folder.name,
-                    "entry": target.relative_to(folder).parts[0],
+                    "entry": entry,
                     "item_id": row.item_id,
                     "protocol": protocol,
                     "source": source,
                 }
             )
+        _remove_stale(folder, entries)
     write_csv_atomic(
         out / "index.csv",
         pd.DataFrame(index_rows, columns=["folder", "entry", "item_id", "protocol", "source"]),
@@ -156,92 +304,210 @@ def export_albar(config: dict, variant: str) -> int:
     return len(index_rows)
 
 
+# --- the official loader's rules, re-implemented to check an export --------------------------
+
+
+def albar_label_rule(config: dict) -> str:
+    """Which of the loader's label rules reads this export: `ucf101` or `hmdb51` by the folder's
+    dataset prefix (as the loader decides); any other dataset is read with the HMDB51 rule (a name
+    looked up in a labels file), the loader's rule for every dataset with a labels csv."""
+    dataset = albar_dataset(config).lower()
+    return "ucf101" if "ucf101" in dataset else "hmdb51"
+
+
+def albar_label(path: str, rule: str, table: dict[str, int]) -> int:
+    """The label the official loader gives the entry at `path`, or KeyError if it finds none.
+
+    ucf101: the class name between the last `/v_` and the next `_g0` of the path, looked up in
+    the class mapping (1-based index) minus 1; `table` maps class name -> 1-based index.
+    hmdb51: `basename(path)[:-7] + ".avi"` looked up in the labels file; `table` maps
+    `<original name>.avi` -> label."""
+    if rule == "ucf101":
+        return int(table[path.split(f"{os.sep}v_")[-1].split("_g0")[0]]) - 1
+    return int(table[os.path.basename(path)[:-ALBAR_SUFFIX] + ".avi"])
+
+
+def albar_label_table(rule: str, manifest: pd.DataFrame) -> dict[str, int]:
+    """The release's class mapping (ucf101) or labels file (hmdb51), from our manifest.
+
+    ucf101: class name -> 1-based index, under the class's own name and under the spelling its
+    videos' names use (UCF101's `HandstandPushups` videos are named `v_HandStandPushups_…`, and the
+    loader parses the class from the video name)."""
+    if rule == "ucf101":
+        table = {
+            str(n): int(k) + 1
+            for n, k in zip(manifest["label_name"], manifest["label"], strict=True)
+        }
+        for source, label in zip(manifest["source_name"], manifest["label"], strict=True):
+            name = original_name(str(source))
+            if name.startswith("v_") and "_g0" in name:
+                table.setdefault(name[2:].split("_g0")[0], int(label) + 1)
+        return table
+    return {
+        original_name(str(s)) + ".avi": int(k)
+        for s, k in zip(manifest["source_name"], manifest["label"], strict=True)
+    }
+
+
+def _loader_entries(folder: Path) -> list[str]:
+    """Exactly what the loader lists: sorted(glob(os.path.join(folder, '*')))."""
+    return sorted(glob.glob(os.path.join(glob.escape(str(folder)), "*")))
+
+
+def _decode_zip(path: str) -> list[np.ndarray]:
+    """Every frame of a SCUBA / Confl-FG zip as the loader decodes them: members in sorted name
+    order, each with torchvision's decoder; (H, W, 3) uint8."""
+    import torch
+    import torchvision
+
+    frames = []
+    with zipfile.ZipFile(path) as archive, _torchvision_image_io():
+        for name in sorted(archive.namelist()):
+            data = torch.frombuffer(bytearray(archive.read(name)), dtype=torch.uint8)
+            frames.append(torchvision.io.decode_image(data).permute(1, 2, 0).numpy())
+    return frames
+
+
+@contextlib.contextmanager
+def _torchvision_image_io():
+    """torchvision 0.29 deprecates its image decoders (one warning per call); the loader we check
+    uses exactly them, so we do too, without the warnings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
+        yield
+
+
+def _read_scufo(path: str) -> np.ndarray:
+    """A SCUFO entry as the loader reads it: torchvision.io.read_image(path); (H, W, 3) uint8."""
+    import torchvision
+
+    with _torchvision_image_io():
+        return torchvision.io.read_image(path).permute(1, 2, 0).numpy()
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def verify_albar(config: dict, variant: str) -> dict:
-    """Re-read the ALBAR export of a variant and check every SCUBA / SCUFO pair by id.
+class _AlbarSet:
+    """One exported folder read back: loader entries -> item rows (via index.csv)."""
 
-    Returns counts and the lowest SCUFO PSNR; writes `verify.json`; raises AssemblyError naming the
-    folder and position of the first misaligned or broken entry.
+    def __init__(self, config, variant, protocol, source, index, label_of: Callable[[str], int]):
+        results = results_dir(config)
+        self.where = items_csv(results, variant, protocol, source)
+        self.items = read_items(self.where).set_index("item_id")
+        self.folder = (
+            results / "exports" / "albar" / variant / albar_folder(config, protocol, source)
+        )
+        listed = index[index["folder"] == self.folder.name]
+        self.item_of = dict(zip(listed["entry"], listed["item_id"], strict=True))
+        self.entries = _loader_entries(self.folder)
+        found = [Path(e).name for e in self.entries]
+        unknown = sorted(set(found) - set(self.item_of))
+        if unknown:
+            raise AssemblyError(
+                f"{self.folder}: entries {unknown[:3]} are no items of {self.where}; re-run the export"
+            )
+        missing = sorted(set(self.items.index) - {self.item_of[n] for n in found})
+        if missing:
+            raise AssemblyError(
+                f"{self.folder}: items {missing[:3]} of {self.where} have no entry ({len(missing)}); "
+                "re-run the export"
+            )
+        for entry in self.entries:  # every name must give its item's label, before any pairing
+            self._check_label(entry, label_of)
+
+    def _check_label(self, entry: str, label_of: Callable[[str], int]) -> None:
+        row = self.items.loc[self.item_of[Path(entry).name]]
+        try:
+            label = label_of(entry)
+        except (KeyError, ValueError, IndexError) as error:
+            raise AssemblyError(
+                f"{entry}: the ALBAR loader finds no label for this name ({error!r}); the name must "
+                "be the original video name plus __<k>.zip / __<k>.jpg"
+            ) from error
+        if label != int(row["label"]):
+            raise AssemblyError(
+                f"{entry}: the ALBAR loader reads label {label}, {self.where} says {row['label']}"
+            )
+
+    def item(self, entry: str) -> pd.Series:
+        """The item row of one loader entry."""
+        return self.items.loc[self.item_of[Path(entry).name]]
+
+
+def verify_albar(config: dict, variant: str) -> dict:
+    """Re-read the ALBAR export of a variant with the official loader's rules (module docstring).
+
+    Returns counts, the label rule and the lowest SCUFO PSNR; writes `verify.json`; raises
+    AssemblyError naming the entry (and position) of the first missing, misnamed, mislabelled,
+    misaligned or broken one.
     """
     results = results_dir(config)
     out = results / "exports" / "albar" / variant
-    report: dict = {"variant": variant, "pairs": 0, "conflfg": 0, "min_scufo_psnr_db": None}
+    index_path = out / "index.csv"
+    if not index_path.exists():
+        raise AssemblyError(f"{index_path}: not found; run the ALBAR export first")
+    index = pd.read_csv(index_path, dtype=str, keep_default_na=False)
+    rule = albar_label_rule(config)
+    table = albar_label_table(rule, read_manifest(results / "manifest.csv"))
+
+    def label_of(path: str) -> int:
+        return albar_label(path, rule, table)
+
+    report: dict = {
+        "variant": variant,
+        "label_rule": rule,
+        "pairs": 0,
+        "conflfg": 0,
+        "min_scufo_psnr_db": None,
+    }
     psnrs = []
-    sources = sorted({s for p, s in _sets_of(config, variant) if p == "scuba"})
-    for source in sources:
-        scuba_items = read_items(items_csv(results, variant, "scuba", source)).set_index("item_id")
-        scufo_items = read_items(items_csv(results, variant, "scufo", source)).set_index("item_id")
-        scuba_dir = out / albar_folder(config, "scuba", source)
-        scufo_dir = out / albar_folder(config, "scufo", source)
-        # Exactly what the loader does: sorted(glob(folder/*)) on each side.
-        scuba_entries = sorted(str(p) for p in scuba_dir.glob("*"))
-        scufo_entries = sorted(str(p) for p in scufo_dir.glob("*"))
-        if len(scuba_entries) != len(scuba_items) or len(scufo_entries) != len(scufo_items):
-            raise AssemblyError(
-                f"{out}: {source}: {len(scuba_entries)} SCUBA / {len(scufo_entries)} SCUFO entries, "
-                f"items.csv has {len(scuba_items)} / {len(scufo_items)}; re-run the export"
-            )
+    sets = _sets_of(config, variant)
+    for source in sorted({s for p, s in sets if p == "scuba"}):
+        scuba = _AlbarSet(config, variant, "scuba", source, index, label_of)
+        scufo = _AlbarSet(config, variant, "scufo", source, index, label_of)
         for position, (scuba_entry, scufo_entry) in enumerate(
-            zip(scuba_entries, scufo_entries, strict=True)
+            zip(scuba.entries, scufo.entries, strict=True)
         ):
-            scuba_id = Path(scuba_entry).name.removesuffix(".zip")
-            scufo_name = Path(scufo_entry).name
-            if scuba_id not in scuba_items.index:
+            item, static = scuba.item(scuba_entry), scufo.item(scufo_entry)
+            if static["pair_id"] != item.name:
                 raise AssemblyError(
-                    f"{scuba_entry}: not an item of {items_csv(results, variant, 'scuba', source)}"
+                    f"{out}: the loader pairs {Path(scuba_entry).name} with "
+                    f"{Path(scufo_entry).name} (sorted position {position}), but that SCUFO item "
+                    f"belongs to {static['pair_id']}; rename the items"
                 )
-            expected_scufo = scuba_items.at[scuba_id, "pair_id"]
-            if scufo_name != scuba_id or scufo_items.at[expected_scufo, "pair_id"] != scuba_id:
-                raise AssemblyError(
-                    f"{out}: sorted-name pairing breaks at position {position}: {Path(scuba_entry).name} "
-                    f"pairs with {scufo_name}, but its SCUFO item is {expected_scufo}; "
-                    "rename the items (ids whose sort order changes with the .zip suffix)"
-                )
-            frames, _ = read_video(scuba_entry)
-            item = scuba_items.loc[scuba_id]
+            frames = _decode_zip(scuba_entry)
             if len(frames) != int(item["frames"]):
                 raise AssemblyError(
                     f"{scuba_entry}: {len(frames)} frames, items.csv says {item['frames']}"
                 )
-            static_files = sorted(Path(scufo_entry).glob("*.jpg"))
-            if not static_files:
-                raise AssemblyError(f"{scufo_entry}: no .jpg frame")
-            static = read_image(static_files[0])
-            frozen = frames[int(scufo_items.at[expected_scufo, "static_frame"])]
-            if static.shape != frozen.shape:
+            still = _read_scufo(scufo_entry)
+            frozen = frames[int(static["static_frame"])]
+            if still.shape != frozen.shape:
                 raise AssemblyError(
-                    f"{static_files[0]}: size {static.shape} != SCUBA frame {frozen.shape}"
+                    f"{scufo_entry}: size {still.shape} != SCUBA frame {frozen.shape}"
                 )
-            psnrs.append(_psnr(static, frozen))
+            psnrs.append(_psnr(still, frozen))
             if psnrs[-1] < MIN_SCUFO_PSNR:
                 raise AssemblyError(
-                    f"{static_files[0]}: PSNR {psnrs[-1]:.1f} dB against frame "
-                    f"{scufo_items.at[expected_scufo, 'static_frame']} of {scuba_entry}: not its frozen frame"
+                    f"{scufo_entry}: PSNR {psnrs[-1]:.1f} dB against frame "
+                    f"{static['static_frame']} of {scuba_entry}: not its frozen frame"
                 )
             report["pairs"] += 1
-    for protocol, source in _sets_of(config, variant):
+    for protocol, source in sets:
         if protocol != "conflfg":
             continue
-        items = read_items(items_csv(results, variant, protocol, source)).set_index("item_id")
-        folder = out / albar_folder(config, protocol, source)
-        for entry in sorted(folder.glob("*.zip")):
-            item_id = entry.name.removesuffix(".zip")
-            if item_id not in items.index:
+        conflfg = _AlbarSet(config, variant, protocol, source, index, label_of)
+        for entry in conflfg.entries:
+            item = conflfg.item(entry)
+            frames = _decode_zip(entry)
+            if len(frames) != int(item["frames"]):
                 raise AssemblyError(
-                    f"{entry}: not an item of {items_csv(results, variant, protocol, source)}"
-                )
-            frames, _ = read_video(entry)
-            if len(frames) != int(items.at[item_id, "frames"]):
-                raise AssemblyError(
-                    f"{entry}: {len(frames)} frames, items.csv says {items.at[item_id, 'frames']}"
+                    f"{entry}: {len(frames)} frames, items.csv says {item['frames']}"
                 )
             report["conflfg"] += 1
-        if report["conflfg"] != len(items):
-            raise AssemblyError(f"{folder}: {report['conflfg']} zips, items.csv has {len(items)}")
     report["min_scufo_psnr_db"] = None if not psnrs else round(min(min(psnrs), 99.0), 2)
     write_text_atomic(out / "verify.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
@@ -252,4 +518,13 @@ def export(config: dict, variant: str, fmt: str) -> int:
         return export_mmaction2(config, variant)
     if fmt == "albar":
         return export_albar(config, variant)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def verify(config: dict, variant: str, fmt: str) -> dict:
+    """Re-read one export as its consumer would; see verify_mmaction2 / verify_albar."""
+    if fmt == "mmaction2":
+        return verify_mmaction2(config, variant)
+    if fmt == "albar":
+        return verify_albar(config, variant)
     raise ValueError(f"unknown export format {fmt!r}")

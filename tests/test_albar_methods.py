@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import albar.methods.albar as albar_module
 from albar.methods import MethodContext, build_method
-from albar.methods.augment import fame_foreground
+from albar.methods.augment import fame_colour_bins, fame_foreground, fame_kernel, gaussian_blur
 from albar.methods.stillmix import build_frame_bank, stillmix_batch
 
 B, C, T, H, W, K = 8, 3, 4, 6, 6, 5
@@ -126,9 +127,9 @@ def _method(name, **params):
     "name, params",
     [
         ("vanilla", {}),
-        ("be", {"max_lambda": 0.3}),
+        ("be", {"max_lambda": 0.3, "prob_aug": 0.5}),
         ("fame", {"prob_aug": 1.0}),
-        ("mixup", {"alpha": 0.2}),
+        ("mixup", {"alpha": 0.2, "prob_aug": 0.5}),
         ("stillmix_random", {"prob_aug": 0.5, "alpha": [200.0, 200.0]}),
     ],
 )
@@ -146,31 +147,138 @@ def test_every_method_gives_a_finite_loss_with_gradients(name, params):
     assert 0.0 <= float(result.terms["accuracy"]) <= 1.0
 
 
-def test_be_blends_a_frame_of_the_same_clip():
+def test_be_one_lambda_per_batch_a_frame_of_the_same_clip_blended_clips_first():
     clip, labels = _tagged_batch()
-    captured = []
-
-    class Capture(Linear):
-        def forward(self, x):
-            captured.append(x)
-            return super().forward(x)
-
-    method = _method("be", max_lambda=0.3)
+    method = _method("be", max_lambda=0.3, prob_aug=0.5)
     method.setup(CONTEXT)
-    method.step(Capture(), clip, labels, torch.Generator().manual_seed(0))
-    out = captured[0]
-    assert torch.allclose(out.round(), clip.round())  # only frames of the same clip (tags kept)
-    assert (out - clip).abs().max() <= 0.3 * (T - 1) / 100 + 1e-6
+    out, out_labels, chosen, lam = method.blend(clip, labels, torch.Generator().manual_seed(0))
+    n = int(chosen.sum())
+    assert 0 < n < B and chosen[:n].all() and not chosen[n:].any()  # blended clips first
+    assert 0.0 < lam <= 0.3
+    sources = out[:, 0, 0, 0, 0].floor().long()  # the tag b of each clip survives (λ·t/100 < 1)
+    assert sorted(sources.tolist()) == list(range(B))
+    for i, b in enumerate(sources.tolist()):
+        assert out_labels[i] == labels[b]
+        diff = out[i] - clip[b]  # (C, T, H, W): λ·(t − f)/100 at frame f for blended frame t
+        if not chosen[i]:
+            assert torch.equal(diff, torch.zeros_like(diff))
+            continue
+        # one λ for the whole batch: read it back from the slope over frames
+        slope = (diff[0, 0, 0, 0] - diff[0, 1, 0, 0]) * 100
+        assert abs(float(slope) - lam) < 1e-5
+        t = float(diff[0, 0, 0, 0]) * 100 / lam  # the blended frame of the same clip
+        assert abs(t - round(t)) < 1e-3 and 0 <= round(t) < T
 
 
-def test_fame_mask_keeps_half_the_pixels_and_follows_motion():
+def test_be_applies_to_a_prob_aug_share_of_clips():
+    clip, labels = _tagged_batch()
+    method = _method("be", max_lambda=0.3, prob_aug=0.25)
+    method.setup(CONTEXT)
+    counts = [
+        int(method.blend(clip, labels, torch.Generator().manual_seed(s))[2].sum())
+        for s in range(200)
+    ]
+    assert abs(sum(counts) / (200 * B) - 0.25) < 0.04
+    untouched = _method("be", max_lambda=0.3, prob_aug=0.0)
+    untouched.setup(CONTEXT)
+    same, same_labels, _, _ = untouched.blend(clip, labels, torch.Generator().manual_seed(0))
+    assert torch.equal(same, clip) and torch.equal(same_labels, labels)
+
+
+def _fame_clip():
+    """16×16, 4 frames, normalised with mean 0.5 / std 0.25. Columns 0-5 flicker around red
+    (0.75, 0.25, 0.25) ± 0.125 (the only motion); columns 6-7 are that red, still; 8-15 blue."""
+    red = torch.tensor([0.75, 0.25, 0.25]).view(3, 1, 1, 1)
+    blue = torch.tensor([0.25, 0.25, 0.75]).view(3, 1, 1, 1)
+    rgb = blue.expand(3, 4, 16, 16).clone()
+    rgb[:, :, :, :8] = red
+    rgb[:, 0::2, :, :6] += 0.125
+    rgb[:, 1::2, :, :6] -= 0.125
+    return ((rgb - 0.5) / 0.25).unsqueeze(0)  # (1, 3, 4, 16, 16)
+
+
+def test_fame_mask_from_motion_refined_by_the_colours_of_the_time_mean_frame():
+    """Columns 6-7 do not move but have the moving actor's time-mean colour: the HSV histogram
+    makes them foreground, so the mask is exactly columns 0-7 (128 = half the pixels)."""
+    mask = fame_foreground(_fame_clip(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    assert mask.shape == (1, 1, 1, 16, 16)
+    expected = torch.zeros(16, 16)
+    expected[:, :8] = 1
+    assert torch.equal(mask[0, 0, 0], expected)
+
+
+def test_fame_colour_bins_are_a_10x10x10_hsv_histogram():
+    rgb = torch.tensor([[1.0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 1.0]]).T.reshape(1, 3, 1, 4)
+    # red: s=1, h=0 -> x=1, y=0.5 -> bins (10, round(5.5)=6, 10); black: (5.5->6, 6, 1);
+    # white: s=0 -> (6, 6, 10); blue: h=2/3 -> x=0.25, y≈0.067 -> (round(3.25)=3, round(1.6)=2, 10)
+    assert fame_colour_bins(rgb).tolist() == [
+        [10 + 5 * 10 + 900, 6 + 5 * 10, 6 + 5 * 10 + 900, 3 + 1 * 10 + 900]
+    ]
+
+
+def test_fame_blur_is_kernel_23_sigma_23_over_3_at_224():
+    assert fame_kernel(224) == 23 and fame_kernel(32) == 3 and fame_kernel(16) == 1
+    impulse = torch.zeros(1, 1, 31, 31)
+    impulse[0, 0, 15, 15] = 1.0
+    blurred = gaussian_blur(impulse, 23)[0, 0]
+    sigma = 23 / 3
+    ratio = float(blurred[15, 16] / blurred[15, 15])
+    assert abs(ratio - np.exp(-1 / (2 * sigma**2))) < 1e-6  # OpenCV's σ for 23 would be 3.8
+    assert abs(float(blurred.sum()) - 1.0) < 1e-5
+
+
+def test_fame_pastes_on_a_random_permutation_partner_first_and_keeps_labels():
     torch.manual_seed(0)
-    clip = torch.zeros(2, 3, 4, 16, 16)
-    clip[:, :, ::2, 4:8, 4:8] = 1.0  # a blinking square: the only motion
-    mask = fame_foreground(clip, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    assert mask.shape == (2, 1, 1, 16, 16)
-    assert mask.sum().item() == 2 * 16 * 16 // 2
-    assert mask[:, 0, 0, 4:8, 4:8].all()  # the moving square is foreground
+    clip = torch.randn(B, 3, T, 16, 16)
+    labels = torch.arange(B) % K
+    method = _method("fame", prob_aug=0.5)
+    method.setup(CONTEXT)
+    partners = set()
+    for seed in range(6):
+        out, out_labels, chosen, partner = method.blend(
+            clip, labels, torch.Generator().manual_seed(seed)
+        )
+        assert sorted(partner.tolist()) == list(range(B))
+        partners.add(tuple(partner.tolist()))
+        mask = fame_foreground(clip, CONTEXT.mean, CONTEXT.std)
+        n = int(chosen.sum())
+        assert chosen[:n].all() and not chosen[n:].any()
+        # recover each output's source: the clip equal to it inside (or everywhere) its mask
+        for i in range(B):
+            source = next(b for b in range(B) if torch.equal(out[i] * mask[b], clip[b] * mask[b]))
+            assert out_labels[i] == labels[source]
+            if chosen[i]:
+                background = clip[partner[source]] * (1 - mask[source])
+                assert torch.equal(out[i] * (1 - mask[source]), background)
+            else:
+                assert torch.equal(out[i], clip[source])
+    roll = tuple(torch.roll(torch.arange(B), 1).tolist())
+    assert len(partners) == 6 and roll not in partners  # a fresh permutation, not a roll by one
+
+
+def test_mixup_mixes_a_prob_aug_share_of_clips_with_one_lambda():
+    clip, labels = _tagged_batch()
+    method = _method("mixup", alpha=0.2, prob_aug=0.5)
+    method.setup(CONTEXT)
+    out, own, partner_labels, weight = method.blend(clip, labels, torch.Generator().manual_seed(4))
+    mixed = weight < 1
+    n = int(mixed.sum())
+    assert 0 < n < B and mixed[:n].all() and not mixed[n:].any()  # mixed clips first
+    lam = float(weight[0])
+    assert torch.allclose(weight[:n], torch.full((n,), lam))  # one λ per batch
+    for i in range(B):
+        if i >= n:  # clean clips keep their tag b + t/100 and label
+            b = int(out[i, 0, 0, 0, 0].round())
+            assert torch.equal(out[i], clip[b]) and own[i] == labels[b]
+    # the loss is the soft-label cross-entropy of the mixed targets
+    model = Linear()
+    result = method.step(model, clip, labels, torch.Generator().manual_seed(4))
+    logits = model(out)
+    target = weight[:, None] * F.one_hot(own, K) + (1 - weight[:, None]) * F.one_hot(
+        partner_labels, K
+    )
+    soft = -(target * logits.log_softmax(1)).sum(1).mean()
+    torch.testing.assert_close(result.loss, soft)
 
 
 def test_frame_bank_keeps_confident_frames_at_the_clip_size():

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from albar.data import ClipSettings, centred_clip_indices, train_clip_indices
+from albar.data import ClipSettings, train_clip_indices
 from albar.predict import PredictionError, check_prediction_ids, predict_run
 from albar.runs import effective_training, find_run
 from albar.train import TrainingError, load_checkpoint, main, model_from_checkpoint, train_run
@@ -128,11 +128,8 @@ def test_cli_reports_config_mistakes_with_exit_code_2(dataset, tmp_path, capsys)
     assert "seed 7 is not in" in capsys.readouterr().err
 
 
-def centred_clip_indices_follow_the_benchmark_definition():
+def test_train_clip_indices_drop_the_stride_for_short_videos():
     clip = ClipSettings(8, 2)
-    assert centred_clip_indices(16, clip) == [0, 2, 4, 6, 8, 10, 12, 14]
-    assert centred_clip_indices(20, clip) == [2, 4, 6, 8, 10, 12, 14, 16]
-    assert centred_clip_indices(10, clip) == [0, 2, 4, 6, 8, 9, 9, 9]  # benchmark.test_clip rule
     import numpy as np
 
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from benchmark.backgrounds import (
     split_video_ids,
     stripe_source_versions,
 )
+from benchmark.clips import test_clip_indices as clip_indices
 from benchmark.composite import (
     AssemblyError,
     ItemCollisionError,
@@ -26,7 +27,6 @@ from benchmark.composite import (
     run_scuba_shard,
     run_scufo_shard,
 )
-from benchmark.composite import test_clip_indices as clip_indices
 from benchmark.config import results_dir, validate_config
 from benchmark.ids import shard_name, shard_of
 from benchmark.ingest import run_ingest
@@ -228,19 +228,179 @@ def test_conflfg_pastes_an_actor_of_another_class(built):
 def test_exports_mmaction2_and_albar_verify(built):
     results = results_dir(built)
     assert exports.export(built, "truth", "mmaction2") == 6 * 2 * 3 * 2 + 6
+    assert exports.verify(built, "truth", "mmaction2") == {
+        "variant": "truth",
+        "items": 78,
+        "lists": 7,
+    }
     lines = (results / "exports/mmaction2/truth/scufo-stripe.txt").read_text().splitlines()
     first_id, frames, label = lines[0].split()
     folder = results / "exports/mmaction2/truth/scufo-stripe" / first_id
-    assert len(list(folder.glob("img_*.png"))) == int(frames)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"img_{i:05d}.png" for i in range(1, int(frames) + 1)
+    ]
     assert exports.export(built, "truth", "albar") == 6 * 2 * 3 * 2 + 6
     report = exports.verify_albar(built, "truth")
     assert report["pairs"] == 36 and report["conflfg"] == 6 and report["min_scufo_psnr_db"] > 30
-    # A SCUFO folder that pairs with the wrong SCUBA zip by sorted name is caught.
+    assert report["label_rule"] == "hmdb51"  # a dataset with a labels file
+    # SCUFO entries are single JPEG files, as the loader's torchvision.io.read_image needs
     scufo_dir = results / "exports/albar/truth/TINY_SCUFO_Stripe"
-    names = sorted(p.name for p in scufo_dir.iterdir())
-    (scufo_dir / names[0]).rename(scufo_dir / "zz_misplaced")
-    with pytest.raises(AssemblyError, match="position 0|not an item"):
+    entries = sorted(scufo_dir.iterdir())
+    assert entries and all(p.is_file() and p.suffix == ".jpg" for p in entries)
+    # A SCUFO entry that pairs with the wrong SCUBA zip by sorted name is caught.
+    entries[0].rename(scufo_dir / "zz_misplaced.jpg")
+    with pytest.raises(AssemblyError, match="position 0|no items of"):
         exports.verify_albar(built, "truth")
+
+
+def test_mmaction2_verify_reads_the_lists_as_rawframedataset(built, tmp_path):
+    config = {**built, "results": str(tmp_path)}
+    shutil.copytree(
+        results_dir(built), results_dir(config), ignore=shutil.ignore_patterns("exports")
+    )
+    exports.export(config, "truth", "mmaction2")
+    lists = results_dir(config) / "exports/mmaction2/truth"
+    path = lists / "scuba-stripe.txt"
+    lines = path.read_text().splitlines()
+    item_id, frames, label = lines[0].split()
+    path.write_text("\n".join([f"{item_id} {frames} {(int(label) + 1) % 3}", *lines[1:]]) + "\n")
+    with pytest.raises(AssemblyError, match=f"{item_id} has {frames} frames / label"):
+        exports.verify_mmaction2(config, "truth")
+    path.write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(AssemblyError, match="does not list each item"):
+        exports.verify_mmaction2(config, "truth")
+    path.write_text("\n".join(lines) + "\n")
+    (lists / "scuba-stripe" / item_id / "img_00002.jpg").unlink()
+    with pytest.raises(AssemblyError, match="RawframeDataset reads"):
+        exports.verify_mmaction2(config, "truth")
+
+
+# Original-name styles of the two real datasets; HMDB51's names carry `#()!&,` (and `;'`).
+HMDB51_NAMES = [
+    "#122_Cleaning_Up_The_Beach_(Part_2)!_hit_f_nm_np1_le_bad_0",
+    "Prelinger_ActYourA1949_(fight),_drink_&_smoke_u_cm_np2_fr_med_3",
+    "Bubble_Blowing_Contest!!_smile_h_nm_np1_fr_goo_1",
+    "Faith_Rewarded_&_#9_kiss_(f)_u_cm_np2_ri_med_0",
+    "How_to_Stop_a_Rear_Choke_Hold_,_climb_f_cm_np1_ba_bad_2",
+    "THE_PROTECTOR_kick_f_cm_np1_fr_med_13",
+]
+
+
+def _renamed_copy(built, tmp_path, dataset, name_of):
+    """A copy of the fixture whose manifest gives the test videos real-dataset original names."""
+    config = {**built, "results": str(tmp_path)}
+    config["benchmark"] = {
+        **built["benchmark"],
+        "exports": {**built["benchmark"]["exports"], "albar_dataset": dataset},
+    }
+    shutil.copytree(
+        results_dir(built), results_dir(config), ignore=shutil.ignore_patterns("exports")
+    )
+    path = results_dir(config) / "manifest.csv"
+    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    test = manifest["split"] == "test"
+    manifest.loc[test, "source_name"] = [
+        name_of(i, row) for i, row in enumerate(manifest[test].itertuples())
+    ]
+    manifest.to_csv(path, index=False)
+    return config
+
+
+def test_albar_export_keeps_hmdb51_names_and_the_loader_finds_every_label(built, tmp_path):
+    config = _renamed_copy(
+        built, tmp_path, "HMDB51", lambda i, row: f"{row.label_name}/{HMDB51_NAMES[i]}.avi"
+    )
+    exports.export(config, "truth", "albar")
+    report = exports.verify_albar(config, "truth")
+    assert report["pairs"] == 36 and report["conflfg"] == 6 and report["label_rule"] == "hmdb51"
+    out = results_dir(config) / "exports/albar/truth"
+    manifest = read_manifest(results_dir(config) / "manifest.csv").set_index("video_id")
+    label_of_name = {
+        s.split("/")[-1]: int(k)
+        for s, k in zip(manifest["source_name"], manifest["label"], strict=True)
+    }
+    index = pd.read_csv(out / "index.csv", dtype=str, keep_default_na=False)
+    folders = sorted(index["folder"].unique())
+    assert len(folders) == 7 and all(f.startswith("HMDB51_") for f in folders)
+    for folder in folders:
+        names = sorted(p.name for p in (out / folder).iterdir())
+        assert len(names) == (6 if "ConflFG" in folder else 12)  # one Confl-FG version
+        for name in names:  # the loader's rule, spelled out: basename[:-7] + ".avi"
+            assert name[-7:-5] == "__" and name[-4:] in (".zip", ".jpg")
+            assert name[:-7] + ".avi" in label_of_name
+    scuba = _items(config, "truth", "scuba", "stripe").set_index("item_id")
+    for row in index[index.folder == "HMDB51_SCUBA_Stripe"].itertuples():
+        assert label_of_name[row.entry[:-7] + ".avi"] == scuba.at[row.item_id, "label"]
+    # the old, sanitised names are not in the loader's labels file
+    first = sorted((out / "HMDB51_SCUBA_Stripe").iterdir())[0]
+    sanitised = first.with_name(first.name.replace("#", "_").replace("(", "_"))
+    assert sanitised != first
+    first.rename(sanitised)
+    renamed = (index.folder == "HMDB51_SCUBA_Stripe") & (index.entry == first.name)
+    index.loc[renamed, "entry"] = sanitised.name
+    index.to_csv(out / "index.csv", index=False)
+    with pytest.raises(AssemblyError, match="finds no label"):
+        exports.verify_albar(config, "truth")
+
+
+def test_albar_export_ucf101_names_give_the_class_mapping_label(built, tmp_path):
+    def ucf_name(i, row):
+        return f"{row.label_name}/v_{row.label_name}_g0{i + 1}_c01.avi"
+
+    config = _renamed_copy(built, tmp_path, "UCF101", ucf_name)
+    exports.export(config, "truth", "albar")
+    report = exports.verify_albar(config, "truth")
+    assert report["pairs"] == 36 and report["label_rule"] == "ucf101"
+    names = sorted(
+        p.name for p in (results_dir(config) / "exports/albar/truth/UCF101_SCUFO_Stripe").iterdir()
+    )
+    assert names[0].startswith("v_") and names[0].endswith("__0.jpg")
+    # a mislabelled item (the name's class is not the item's) is caught
+    csv = items_csv(results_dir(config), "truth", "conflfg", "stripe")
+    items = pd.read_csv(csv, keep_default_na=False)
+    items.loc[0, "label"] = (items.loc[0, "label"] + 1) % 3
+    write_csv_atomic(csv, items)
+    with pytest.raises(AssemblyError, match="loader reads label"):
+        exports.verify_albar(config, "truth")
+
+
+def test_albar_label_rules_as_the_loader_reads_names():
+    manifest = pd.DataFrame(
+        {
+            "video_id": ["v_HandStandPushups_g01_c01", "hit_a"],
+            "source_name": [
+                "HandstandPushups/v_HandStandPushups_g01_c01",
+                "hit/#122_Cleaning_Up_The_Beach_(Part_2)!_hit_f_nm_np1_le_bad_0.avi",
+            ],
+            "label": [36, 3],
+            "label_name": ["HandstandPushups", "hit"],
+        }
+    )
+    ucf = exports.albar_label_table("ucf101", manifest)
+    path = "/data/bias/UCF101_SCUBA_Stripe/v_HandStandPushups_g01_c01__3.zip"
+    assert exports.albar_label(path, "ucf101", ucf) == 36  # the video names' own spelling
+    hmdb = exports.albar_label_table("hmdb51", manifest)
+    name = "#122_Cleaning_Up_The_Beach_(Part_2)!_hit_f_nm_np1_le_bad_0"
+    assert exports.albar_label(f"/b/HMDB51_SCUFO_Stripe/{name}__4.jpg", "hmdb51", hmdb) == 3
+    with pytest.raises(KeyError):  # a sanitised id is not in the labels file
+        exports.albar_label("/b/HMDB51_SCUBA_Stripe/122_Cleaning_Up__4.zip", "hmdb51", hmdb)
+
+
+def test_albar_export_removes_stale_entries_and_rejects_two_digit_versions(built, tmp_path):
+    config = {**built, "results": str(tmp_path)}
+    shutil.copytree(
+        results_dir(built), results_dir(config), ignore=shutil.ignore_patterns("exports")
+    )
+    stale = results_dir(config) / "exports/albar/truth/TINY_SCUFO_Stripe/old_item__0__static"
+    stale.mkdir(parents=True)
+    (stale / "img_00001.jpg").write_bytes(b"")
+    exports.export(config, "truth", "albar")
+    assert not stale.exists()
+    assert exports.verify_albar(config, "truth")["pairs"] == 36
+    names = {"v": "v"}
+    assert exports.albar_entry(names, "v", 9, "scufo") == "v__9.jpg"
+    with pytest.raises(AssemblyError, match="one-digit versions"):
+        exports.albar_entry(names, "v", 10, "scuba")
 
 
 def test_item_id_collision_between_shards_names_both_files(built, tmp_path):

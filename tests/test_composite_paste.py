@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmark.clips import test_clip_indices as clip_indices
 from benchmark.composite import (
     AssemblyError,
     ItemFormat,
@@ -13,9 +14,6 @@ from benchmark.composite import (
     paste_actor,
     paste_chunks,
     paste_clip,
-)
-from benchmark.composite import (
-    test_clip_indices as clip_indices,
 )
 
 
@@ -116,7 +114,8 @@ def test_size_mismatch_is_an_error(clip):
 def test_test_clip_is_centred_and_clipped():
     assert clip_indices(16, 8, 2).tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
     assert clip_indices(20, 4, 2).tolist() == [6, 8, 10, 12]
-    assert clip_indices(5, 4, 2).tolist() == [0, 2, 4, 4]
+    assert clip_indices(5, 4, 2).tolist() == [0, 1, 2, 3]  # too short for stride 2: stride 1
+    assert clip_indices(3, 4, 2).tolist() == [0, 1, 2, 2]  # shorter than the clip: all, then last
 
 
 def test_static_frame_is_a_nonempty_clip_frame():
