@@ -251,7 +251,7 @@ def provenance(config: dict, date: str | None, date_source: str) -> dict:
 
 
 @contextlib.contextmanager
-def _staged_folder(target: Path):
+def staged_folder(target: Path):
     """Yield a temporary folder beside `target`; on success it replaces `target` in one rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -525,7 +525,7 @@ def build_bundle(
     sets = _sets(config, settings.variants)
     if not sets:
         raise ReleaseError(f"{results}: no item sets for variants {settings.variants}")
-    with _staged_folder(target) as staging:
+    with staged_folder(target) as staging:
         tables, set_rows = _copy_items(results, staging, sets, log)
         manifest = _test_manifest(results, staging)
         masks = _copy_masks(results, staging, tables, settings.variants)
