@@ -255,6 +255,7 @@ def staged_folder(target: Path):
     """Yield a temporary folder beside `target`; on success it replaces `target` in one rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; a bundle is for sharing
     try:
         yield staging
         old = None
@@ -267,6 +268,12 @@ def staged_folder(target: Path):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _copy(source: Path, target: Path) -> None:

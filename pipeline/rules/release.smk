@@ -26,7 +26,9 @@ rule build_release:
         ),
         decisions=review_decision_files,
     output:
-        bundle=directory(RELEASE_DIR),
+        # The checksum list stands for the whole folder (a directory() output would get
+        # Snakemake's .snakemake_timestamp, a file the bundle does not list).
+        checksums=f"{RELEASE_DIR}/SHA256SUMS",
         archive=[f"{RELEASE_DIR}.tar.gz"] if RELEASE.archive else [],
     log:
         f"{LOGS}/build_release.log",
@@ -43,7 +45,7 @@ rule build_release:
 
 rule verify_release:
     input:
-        bundle=RELEASE_DIR,
+        checksums=f"{RELEASE_DIR}/SHA256SUMS",
     output:
         report=f"{RESULTS}/release/{RELEASE.name}.verify.json",
     log:
@@ -52,8 +54,10 @@ rule verify_release:
     conda:
         "../../envs/data.yaml"
     threads: 1
+    params:
+        bundle=RELEASE_DIR,
     shell:
-        "python -m benchmark.release verify {input.bundle:q} --report {output.report:q}"
+        "python -m benchmark.release verify {params.bundle:q} --report {output.report:q}"
         " > {log} 2>&1"
 
 
