@@ -5,7 +5,8 @@
   `SHA256SUMS`) and optionally a deterministic `.tar.gz` of it.
 - `verify`: `verify_bundle` is what a third party runs after downloading: checksums, pairs, counts,
   decoded frames and pixel hashes; every problem names its file.
-- `loader`: `BenchmarkClips`, a `torch.utils.data.Dataset` over a bundle or a `results/` folder.
+- `albar.benchmark_clips.BenchmarkClips` (on the learning side, as it reuses the prediction code's
+  clip reader) is the `torch.utils.data.Dataset` over a bundle or a `results/` folder.
 - `importers`: the officially released ALBAR and StillMix layouts become items.csv-indexed folders
   that `python -m benchmark.metrics score` reads.
 

@@ -505,7 +505,7 @@ def datasheet(
         "items.csv, plus `seed0/metrics.json` (`method`, `epochs`, `steps`). A SCUFO item is its "
         f"one PNG repeated to the clip length; clip frames: start = max(0, (n - "
         f"({clip['frames']}-1)*{clip['stride']} - 1) // 2), frame j = min(start + j*"
-        f"{clip['stride']}, n-1). `benchmark.release.loader.BenchmarkClips` does this. IID needs "
+        f"{clip['stride']}, n-1). `albar.benchmark_clips.BenchmarkClips` does this. IID needs "
         "the original test videos (manifest.csv lists them, without paths): score it with "
         "`pred/iid.csv` and without `--no-iid`.",
         "",

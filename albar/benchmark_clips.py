@@ -1,13 +1,16 @@
 """A `torch.utils.data.Dataset` over one set of a release bundle, a `results/<dataset>/` folder or
 an imported benchmark, and the writer of the prediction files `benchmark.metrics score` reads.
 
+It lives on the learning side (`albar`) because it reuses the prediction code's clip reader; it reads
+the benchmark through its files (items.csv, bundle.json) and public helpers only.
+
 Each item is the protocol's test clip, taken exactly as the workflow's prediction code takes it
 (`albar.data.FrameReader` with `albar.data.centred_clip_indices`): T frames at stride s centred in
 the item, the last frame repeated when the item is short; a SCUFO item is its one stored frame
 repeated T times. Labels come from the set's `items.csv`. Scoring a torchvision model:
 
     import torch, torchvision
-    from benchmark.release.loader import BenchmarkClips, benchmark_sets, write_predictions
+    from albar.benchmark_clips import BenchmarkClips, benchmark_sets, write_predictions
     weights = torchvision.models.video.R3D_18_Weights.KINETICS400_V1
     model, prep = torchvision.models.video.r3d_18(weights=weights).eval(), weights.transforms()
     for name in benchmark_sets("ucf101_bench"):              # e.g. "sam/scuba-stripe"
