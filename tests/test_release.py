@@ -204,12 +204,12 @@ def test_verify_full_mode_catches_a_rehashed_item(bundle_copy):
 def test_loader_predictions_score_as_the_workflows(workflow_dir, bundle, tmp_path):
     import torch
 
+    from albar.benchmark_clips import BenchmarkClips, benchmark_sets, write_predictions
     from albar.data import eval_transforms
     from albar.models import model_spec
     from albar.predict import predict_probabilities
     from albar.train import augmentation, load_checkpoint, model_from_checkpoint
     from benchmark.metrics import main as metrics_main
-    from albar.benchmark_clips import BenchmarkClips, benchmark_sets, write_predictions
 
     run = _results(workflow_dir) / "runs" / "vanilla" / "seed0"
     checkpoint = load_checkpoint(run / "checkpoint.pt")
