@@ -55,7 +55,7 @@ rule verify_release:
         "../../envs/data.yaml"
     threads: 1
     params:
-        bundle=RELEASE_DIR,
+        bundle=lambda wildcards, input: os.path.dirname(input.checksums),
     shell:
         "python -m benchmark.release verify {params.bundle:q} --report {output.report:q}"
         " > {log} 2>&1"
