@@ -492,3 +492,45 @@ def test_release_is_off_by_default(project_root):
         "archive": False,
         "date": None,
     }
+
+
+def test_folder_backgrounds_ship_ids_and_hashes_unless_asked(tmp_path):
+    from benchmark.backgrounds import BackgroundSource, build_source
+    from benchmark.release.bundle import _background_index
+    from benchmark.release.sources import bundle_sources
+
+    folder = tmp_path / "places"
+    rng = np.random.default_rng(0)
+    for name in ("sub/a.png", "b.png", "c.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / name)
+    results = tmp_path / "results"
+    source = BackgroundSource("places365", "folder", str(folder))
+    build_source(source, results, seed=0, video_ids=[], versions=1, extensions=[".png"])
+    config = {
+        "backgrounds": {"sources": [{"name": "places365", "kind": "folder", "path": str(folder)}]}
+    }
+    tables = {
+        ("truth", "scuba", "places365"): pd.DataFrame({"background_id": ["sub/a.png", "c.png"]})
+    }
+    for include, out in ((False, tmp_path / "ids"), (True, tmp_path / "images")):
+        assert _background_index(config, results, out, tables, include) == {"places365": 2}
+        index = pd.read_csv(
+            out / "backgrounds" / "places365" / "backgrounds.csv", keep_default_na=False
+        )
+        assert list(index["background_id"]) == ["c.png", "sub/a.png"]  # b.png is used by no item
+        shipped = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+        if include:
+            assert (
+                list(index["path"])
+                == shipped
+                == [
+                    "backgrounds/places365/images/c.png",
+                    "backgrounds/places365/images/sub/a.png",
+                ]
+            )
+            assert (out / shipped[1]).read_bytes() == (folder / "sub" / "a.png").read_bytes()
+        else:
+            assert (index["path"] == "").all() and shipped == []
+    ((what, terms),) = bundle_sources("synthetic", config["backgrounds"]["sources"])[1:]
+    assert what == "background 'places365'" and "places2.csail.mit.edu" in terms
