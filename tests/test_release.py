@@ -534,3 +534,41 @@ def test_folder_backgrounds_ship_ids_and_hashes_unless_asked(tmp_path):
             assert (index["path"] == "").all() and shipped == []
     ((what, terms),) = bundle_sources("synthetic", config["backgrounds"]["sources"])[1:]
     assert what == "background 'places365'" and "places2.csail.mit.edu" in terms
+
+
+def _tiny_albar_release(root: Path, name: str) -> np.ndarray:
+    """One SCUBA zip and its SCUFO JPEG (frame 1 frozen) under HMDB51_*_Stripe/."""
+    from benchmark.composite import write_jpeg_zip
+
+    frames = np.random.default_rng(1).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
+    write_jpeg_zip(
+        root / "HMDB51_SCUBA_Stripe" / f"{name}.zip", frames, quality=95, subsampling="4:4:4"
+    )
+    (root / "HMDB51_SCUFO_Stripe").mkdir()
+    Image.fromarray(frames[1]).save(
+        root / "HMDB51_SCUFO_Stripe" / f"{name}.jpg", quality=95, subsampling=0
+    )
+    return frames
+
+
+def test_albar_import_keeps_hmdb51_names_and_sanitises_ids(tmp_path):
+    video = "Pirates_of_the_Caribbean_(1)_brush_hair_h_cm_np1_le_goo_0"
+    _tiny_albar_release(tmp_path / "bias", f"{video}__0")
+    labels = tmp_path / "hmdb51_labels.csv"
+    pd.DataFrame({"filename": [f"brush_hair/{video}.avi"], "label": [3]}).to_csv(
+        labels, index=False
+    )
+    import_albar(tmp_path / "bias", tmp_path / "out", labels="csv", labels_csv=labels)
+    scuba = _items(tmp_path / "out", "albar", "scuba", "stripe").iloc[0]
+    scufo = _items(tmp_path / "out", "albar", "scufo", "stripe").iloc[0]
+    assert scuba["video_id"] == "Pirates_of_the_Caribbean_1_brush_hair_h_cm_np1_le_goo_0"
+    assert (scuba["item_id"], scuba["pair_id"]) == (scufo["pair_id"], scufo["item_id"])
+    assert scuba["label"] == scufo["label"] == 3 and scuba["frames"] == scufo["frames"] == 4
+    assert scufo["static_frame"] == 1 and scuba["background_id"] == "unknown"
+
+
+def test_albar_scufo_folder_is_a_named_error(tmp_path):
+    _tiny_albar_release(tmp_path / "bias", "v_YoYo_g01_c01__0")
+    (tmp_path / "bias" / "HMDB51_SCUFO_Stripe" / "v_YoYo_g01_c02__0").mkdir()
+    with pytest.raises(LayoutError, match=r"v_YoYo_g01_c02__0: a folder where"):
+        import_albar(tmp_path / "bias", tmp_path / "out", labels="ucf101")
