@@ -572,3 +572,33 @@ def test_albar_scufo_folder_is_a_named_error(tmp_path):
     (tmp_path / "bias" / "HMDB51_SCUFO_Stripe" / "v_YoYo_g01_c02__0").mkdir()
     with pytest.raises(LayoutError, match=r"v_YoYo_g01_c02__0: a folder where"):
         import_albar(tmp_path / "bias", tmp_path / "out", labels="ucf101")
+
+
+@pytest.mark.slow
+def test_the_documented_torchvision_example_writes_files_score_reads(
+    bundle, tmp_path, monkeypatch, project_root
+):
+    """docs/score-released.md's ten lines, run on the smoke bundle with an untrained r3d_18 (no
+    download here); `score` must accept what they write."""
+    import re
+
+    from benchmark.metrics import main as metrics_main
+
+    page = (project_root / "docs" / "score-released.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    assert len(code.strip().splitlines()) <= 11  # ten lines of code and one blank line
+    code = code.replace("r3d_18(weights=weights)", "r3d_18(weights=None)")
+    code = code.replace('"ucf101_bench"', repr(str(bundle)))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "score-released.md", "exec"), {})
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv"))
+    assert (
+        len(written) == 14 and written[0] == "my_runs/r3d/seed0/pred/box_first/conflfg-stripe.csv"
+    )
+    out = tmp_path / "tables"
+    run = ["score", "--no-iid", "--bootstrap-samples", "100", "--bench-dir", str(bundle)]
+    assert (
+        metrics_main([*run, "--run", f"r3d={tmp_path / 'my_runs' / 'r3d'}", "--out", str(out)]) == 0
+    )
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 2 and summary["scuba_avg"].between(0, 100).all()

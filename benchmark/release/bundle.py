@@ -477,7 +477,7 @@ def datasheet(
         f"- Built by albar-bench {record['project_version']}, commit {commit}; build date "
         f"{info['build_date'] or 'not recorded'} ({info['build_date_source']}).",
         f"- Dataset `{dataset['name']}` (adapter `{dataset['kind']}`), test split; seed "
-        f"{config['seed']}; {bench['versions']} background versions per video.",
+        f"{config['seed']}; background versions per video: {bench['versions']}.",
         f"- Variants (the mask the actor was cut with): {', '.join(settings.variants)}. The same "
         "videos, backgrounds and frozen frames in every variant; only the mask differs.",
         f"- Background sources: {', '.join(s['name'] for s in config['backgrounds']['sources'])}.",
