@@ -1,7 +1,7 @@
 """Licence and redistribution facts of the third-party data a benchmark bundle is built from.
 
 One entry per source, each a statement of what its publisher says (or that we found no statement),
-with the page it comes from and the date it was read. The datasheet of every bundle quotes these
+with the page it comes from and what was read when (`checked`). The datasheet of every bundle quotes these
 entries for the sources it uses; nothing here is legal advice, and a publisher may change its terms,
 so each entry sends the reader to its page.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHECKED = "2026-12-01"
-
 
 @dataclass(frozen=True)
 class SourceTerms:
@@ -19,6 +17,7 @@ class SourceTerms:
     what: str
     terms: str
     url: str
+    checked: str  # what was read, and when
 
 
 TERMS = {
@@ -31,6 +30,7 @@ TERMS = {
         "pixels of these clips: ask the dataset owners (CRCV, University of Central Florida) "
         "before redistributing them beyond research use.",
         "https://www.crcv.ucf.edu/data/UCF101.php",
+        "technical report and public descriptions of the dataset read 2026-12-01",
     ),
     "hmdb51": SourceTerms(
         "HMDB51",
@@ -41,6 +41,7 @@ TERMS = {
         "when redistributing items derived from it; the movies the clips were cut from may carry "
         "their own rights.",
         "https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/",
+        "dataset page read 2026-12-01",
     ),
     "jhmdb": SourceTerms(
         "JHMDB",
@@ -49,16 +50,18 @@ TERMS = {
         "We found no licence statement of its own; the clips are HMDB51 clips (see HMDB51). The "
         "masks shipped in masks/ derive from its annotations.",
         "http://jhmdb.is.tue.mpg.de/",
+        "no licence statement found in the material available on 2026-12-01; check the page",
     ),
     "places365": SourceTerms(
         "Places365",
         "scene photographs collected from the web (Zhou et al., TPAMI 2017); the SCUBA 'places365' "
         "backgrounds are test images of Places365",
-        "Places365 is distributed for non-commercial research and education under the terms on "
-        "its download page; the copyright of each image stays with its owner. The bundle lists "
+        "Its download page sets terms of use that allow the images for non-commercial research "
+        "and education; the copyright of each image stays with its owner. The bundle lists "
         "the images by relative id and hash only (unless built with include_folder_images), but "
         "every SCUBA item of this source contains the stretched image's pixels.",
         "http://places2.csail.mit.edu/download.html",
+        "terms as published on the download page, not re-read on 2026-12-01: read them there",
     ),
     "vqgan": SourceTerms(
         "VQGAN-CLIP images",
@@ -68,6 +71,7 @@ TERMS = {
         "download link in benchmark_synthesis/README.md and holds no licence file; we found no "
         "stated terms. Ask its authors before redistributing the images or items built on them.",
         "https://github.com/lihaoxin05/StillMix",
+        "repository read 2026-12-01",
     ),
 }
 # Which third-party sources a dataset kind brings (its videos and its annotations).
@@ -111,4 +115,4 @@ def bundle_sources(dataset_kind: str, background_sources: list[dict]) -> list[tu
 
 
 def _paragraph(terms: SourceTerms) -> str:
-    return f"{terms.what}. {terms.terms} Source: <{terms.url}> (read {CHECKED})."
+    return f"{terms.what}. {terms.terms} Source: <{terms.url}> ({terms.checked})."
