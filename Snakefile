@@ -21,6 +21,7 @@ include: "pipeline/rules/review.smk"
 include: "pipeline/rules/assembly.smk"
 include: "pipeline/rules/train.smk"
 include: "pipeline/rules/evaluate.smk"
+include: "pipeline/rules/release.smk"
 
 
 rule all:

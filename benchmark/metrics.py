@@ -113,16 +113,20 @@ class EvalSet:
 
 
 def evaluation_sets(
-    variants: Sequence[str], bg_sources: Sequence[str], conflfg_sources: Sequence[str] = ()
+    variants: Sequence[str],
+    bg_sources: Sequence[str],
+    conflfg_sources: Sequence[str] = (),
+    iid: bool = True,
 ) -> list[EvalSet]:
-    """Every set a run is scored on, in table order: IID, then per variant SCUBA and SCUFO per
+    """Every set a run is scored on, in table order: IID (unless `iid` is False: a released or
+    imported benchmark without the original videos), then per variant SCUBA and SCUFO per
     background source and Confl-FG on its source(s) (the stripes, in StillMix's protocol)."""
     unknown = [source for source in conflfg_sources if source not in bg_sources]
     if unknown:
         raise MetricsError(
             f"Confl-FG sources {unknown} are not among the background sources {list(bg_sources)}"
         )
-    sets = [EvalSet("iid")]
+    sets = [EvalSet("iid")] if iid else []
     for variant in variants:
         for protocol in ("scuba", "scufo"):
             sets += [EvalSet(protocol, variant, source) for source in bg_sources]
@@ -487,12 +491,13 @@ class BenchmarkSets:
         bg_sources: Sequence[str],
         conflfg_sources: Sequence[str] = (),
         manifest_path: str | os.PathLike | None = None,
+        iid: bool = True,
     ):
         self.results_dir = Path(results_dir)
         self.variants = list(variants)
         self.bg_sources = list(bg_sources)
         self.conflfg_sources = list(conflfg_sources)
-        self.sets = evaluation_sets(self.variants, self.bg_sources, self.conflfg_sources)
+        self.sets = evaluation_sets(self.variants, self.bg_sources, self.conflfg_sources, iid)
         self.manifest_path = (
             Path(manifest_path) if manifest_path else self.results_dir / "manifest.csv"
         )
@@ -851,6 +856,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
         sub.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+        sub.add_argument(
+            "--no-iid",
+            action="store_true",
+            help="do not score IID (a released or imported benchmark without the original "
+            "videos: no pred/iid.csv needed; the iid column stays empty)",
+        )
 
     score = commands.add_parser("score", help="score runs and write the results tables")
     common(score)
@@ -913,7 +924,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"variants {variants}; background sources {bg_sources}; Confl-FG sources {conflfg}")
     try:
-        bench = BenchmarkSets(args.bench_dir, variants, bg_sources, conflfg)
+        bench = BenchmarkSets(args.bench_dir, variants, bg_sources, conflfg, iid=not args.no_iid)
         if args.command == "compare":
             runs = score_runs(
                 bench,
