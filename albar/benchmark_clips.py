@@ -6,7 +6,8 @@ the benchmark through its files (items.csv, bundle.json) and public helpers only
 
 Each item is the protocol's test clip, taken exactly as the workflow's prediction code takes it
 (`albar.data.FrameReader` with `benchmark.clips.test_clip_indices`): T frames at stride s centred in
-the item, the last frame repeated when the item is short; a SCUFO item is its one stored frame
+the item (a shorter stride when the item is too short for s, all its frames when it is shorter
+than T); a SCUFO item is its one stored frame
 repeated T times. Labels come from the set's `items.csv`. Scoring a torchvision model:
 
     import torch, torchvision
@@ -33,9 +34,9 @@ import numpy as np
 import torch
 
 from albar.data import ClipSettings, DataError, FrameReader, read_item_entries
-from benchmark.clips import test_clip_indices
 from albar.predict import check_prediction_ids, prediction_frame
 from benchmark.atomic import write_csv_atomic, write_text_atomic
+from benchmark.clips import test_clip_indices
 from benchmark.metrics import EvalSet, discover_benchmark
 from benchmark.release.bundle import BUNDLE_JSON
 
@@ -119,7 +120,9 @@ class BenchmarkClips(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
         entry = self.entries[index]
-        frames = self.reader.clip(entry, lambda n: test_clip_indices(n, self.clip.frames, self.clip.stride).tolist())  # (T,H,W,3)
+        frames = self.reader.clip(
+            entry, lambda n: test_clip_indices(n, self.clip.frames, self.clip.stride).tolist()
+        )  # (T,H,W,3)
         clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W)
         if self.transform is not None:
             clip = self.transform(clip)
