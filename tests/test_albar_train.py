@@ -75,8 +75,8 @@ def test_resume_after_a_kill_ends_with_the_same_weights(dataset, tmp_path):
     assert killed == {"stopped_after_epoch": 1}
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
     metrics = _train(config, results, "albar", tmp_path / "resumed")
-    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["model"]
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     assert metrics["epochs"] == 3 and metrics["steps"] == 3 * (CLASSES * 6 // 6)
@@ -248,7 +248,7 @@ def test_a_checkpoint_of_another_model_is_refused(dataset, tmp_path):
     with pytest.raises(TrainingError, match="weights do not fit model 'tiny3d'"):
         model_from_checkpoint(checkpoint, tmp_path / "checkpoint.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(TrainingError, match="junk.pt: cannot read checkpoint"):
+    with pytest.raises(TrainingError, match="junk.pt: not a readable training checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 
 
