@@ -130,8 +130,9 @@ def _frame_number(value: object, path: Path, name: str, what: str) -> int:
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_FRAMES:
+        shown = repr(value) if isinstance(value, str) else str(value)
         raise IngestError(
-            f"{path}: video {name!r}: {what} {str(value)[:40]} is not a frame number in "
+            f"{path}: video {name!r}: {what} {shown[:40]} is not a frame number in "
             f"0..{MAX_FRAMES}; the file is damaged or not the expected annotation file"
         )
     return number
@@ -200,7 +201,7 @@ def read_ucf101v2(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
                 wrong = ~((numbers >= 1) & (numbers <= MAX_FRAMES + 1) & (numbers % 1 == 0))
                 if wrong.any():
                     raise IngestError(
-                        f"{path}: video {name!r} tube {actor}: frame {numbers[wrong][0]!r} is not "
+                        f"{path}: video {name!r} tube {actor}: frame {numbers[wrong][0]:g} is not "
                         f"a 1-based frame number in 1..{MAX_FRAMES + 1}; the file is damaged"
                     )
                 ids.append(np.full(len(rows), wanted[name], dtype=object))
