@@ -80,7 +80,10 @@ def test_resume_after_a_kill_ends_with_the_same_weights(dataset, tmp_path):
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     assert metrics["epochs"] == 3 and metrics["steps"] == 3 * (CLASSES * 6 // 6)
-    assert "resumed from" in (tmp_path / "resumed" / "train.log").read_text()
+    log = (tmp_path / "resumed" / "train.log").read_text()
+    assert "resumed from" in log
+    assert log.count("run albar (albar) seed 0:") == 1  # the header once, not again on resume
+    assert log.count("\nepoch ") == 3 and log.index("resumed from") > log.index("epoch 1/3")
     recorded = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert recorded["method"] == "albar" and recorded["selected"]["criterion"] == "last"
     assert [h["epoch"] for h in recorded["history"]] == [1, 2, 3]

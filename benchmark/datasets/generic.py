@@ -307,7 +307,7 @@ def box_indices(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise IngestError(
                 f"{path}: line {_csv_line(row)} (video {table['video'].iloc[row]!r}): {column} "
-                f"{table[column].iloc[row]!r} is not an integer in 0..{top} "
+                f"{table[column].iloc[row]} is not an integer in 0..{top} "
                 f"({int(bad.sum())} such rows); fix the boxes CSV"
             )
         table[column] = values.astype(np.int64)
