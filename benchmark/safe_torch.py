@@ -61,8 +61,8 @@ def load_torch_file(
         if found:
             raise error(
                 f"{path}: refused to load — this {what} asks to run or build {found.group(1)}, "
-                "which a file of tensors and plain data never needs; it was not written by this "
-                f"project or has been tampered with (do not load it with weights_only=False); {fix}"
+                "which a file of tensors and plain data never needs, so it is not what it claims "
+                f"to be or has been tampered with (do not load it with weights_only=False); {fix}"
             ) from None
         raise error(f"{path}: not a readable {what} ({_one_line(caught)}); {fix}") from None
     except (

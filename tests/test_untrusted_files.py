@@ -180,7 +180,7 @@ def test_pretrained_reference_and_sam_weights(tmp_path):
             _reference_network("resnet18", 3, str(path))
         one_line(caught.value, path)
         with pytest.raises(TrackerSetupError) as caught:
-            load_sam("tiny_test", str(path))
+            load_sam("vit_b", str(path))
         assert "refused to load" in one_line(caught.value, path)
         assert not marker.exists()
 
@@ -189,7 +189,7 @@ def test_state_dicts_whose_values_are_not_tensors(tmp_path):
     sam_path = tmp_path / "sam.pth"
     torch.save({"image_encoder.patch_embed.proj.weight": "a string", "other": 3}, sam_path)
     with pytest.raises(TrackerSetupError) as caught:
-        load_sam("tiny_test", str(sam_path))
+        load_sam("vit_b", str(sam_path))
     assert "are not named tensors" in one_line(caught.value, sam_path)
     weights = tmp_path / "weights.pth"
     state = build_model("tiny3d", num_classes=3).state_dict()
