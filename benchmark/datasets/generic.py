@@ -308,7 +308,7 @@ def box_indices(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             raise IngestError(
                 f"{path}: line {_csv_line(row)} (video {table['video'].iloc[row]!r}): {column} "
                 f"{table[column].iloc[row]} is not an integer in 0..{top} "
-                f"({int(bad.sum())} such rows); fix the boxes CSV"
+                f"({int(bad.sum())} bad {column} cells in all); fix the boxes CSV"
             )
         table[column] = values.astype(np.int64)
     for column in COORDS:
