@@ -177,6 +177,8 @@ def restore_rng(states: dict) -> None:
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A training checkpoint (checkpoint.pt or state/last.pt), read with `weights_only=True`
     (benchmark.safe_torch): a crafted file cannot run code; every error is one line naming the file."""
+    if not Path(path).exists():
+        raise TrainingError(f"{path}: checkpoint not found; train the run first")
     checkpoint = load_torch_file(
         path,
         what="training checkpoint",
@@ -238,6 +240,8 @@ def _load_bank(path: Path | None, crop_size: int, run_name: str) -> torch.Tensor
         raise TrainingError(
             f"run {run_name!r} uses the StillMix bank: pass --bank (built by albar.bank)"
         )
+    if not Path(path).exists():
+        raise TrainingError(f"{path}: StillMix bank not found; build it with python -m albar.bank")
     bank = load_torch_file(
         path,
         what="StillMix bank",
