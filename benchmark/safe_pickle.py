@@ -5,7 +5,9 @@ classic), so `pickle.load` on a downloaded file is remote code execution. The an
 hold dicts, lists, numbers, strings and numpy arrays / dtypes / scalars, so the unpickler here admits
 exactly the numpy globals that rebuild those (under both their numpy 1 and numpy 2 module names,
 and the Python 2 names of a few plain builtins) and refuses every other global with an error naming
-the file and the refused global.
+the file and the refused global. Admitted numpy calls are bounded too: an array may not be declared
+with more elements than its data holds (a crafted shape of 10**9 would otherwise allocate, or crash
+Python, before any check), so a damaged or hostile file is a one-line `PickleLoadError`.
 """
 
 from __future__ import annotations
