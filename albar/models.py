@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from benchmark.safe_torch import load_torch_file, tensor_state_dict
+
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -246,18 +248,12 @@ def load_backbone_weights(model: nn.Module, spec: ModelSpec, path: str | os.Path
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: pretrained weight file not found; download it and set the path")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unpickling failure: name the file and what was expected
-        raise ModelError(
-            f"{path}: cannot load as a weights-only state dict ({error}); "
-            "save the model's state_dict() with torch.save"
-        ) from error
+    fix = f"point training.pretrained at a {spec.name} state dict saved with torch.save"
+    state = load_torch_file(path, what="pretrained weight file", fix=fix, error=ModelError)
     for key in ("model_state", "state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
-    if not isinstance(state, dict):
-        raise ModelError(f"{path}: expected a state dict, found {type(state).__name__}")
+    state = tensor_state_dict(state, path, what="state dict", fix=fix, error=ModelError)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = model.state_dict()
     wanted = set(own) - _head_keys(own, spec)

@@ -88,6 +88,8 @@ def prediction_frame(
 ) -> pd.DataFrame:
     """The docs/contracts.md prediction table; static_max_prob only on SCUFO (static) rows."""
     probs = np.round(probs, PROBABILITY_DECIMALS)
+    # argmax of the rounded values the file stores (ties: lowest index), which is what scoring
+    # checks `predicted` against; the argmax before rounding could differ on a near-tie.
     frame = pd.DataFrame({"item_id": list(item_ids), "predicted": probs.argmax(1)})
     frame["static_max_prob"] = np.where(np.asarray(static, dtype=bool), probs.max(1), np.nan)
     for k in range(probs.shape[1]):

@@ -10,7 +10,9 @@ Determinism and resume: the epoch's batch order and every clip's augmentation ar
 (seed, epoch, video); the torch RNG is reseeded at every epoch and every step has its own generator,
 so a run killed after epoch k and resumed from `state/last.pt` (model, optimizer, scheduler, scaler,
 epoch, RNG states, config fingerprint) ends with the same weights as an uninterrupted one on CPU.
-A state saved under a different configuration or manifest is not resumed (logged).
+A state saved under a different configuration or manifest is not resumed (logged). Checkpoints and
+states hold only tensors and plain Python data and are read back with `weights_only=True`
+(benchmark.safe_torch), so a checkpoint from elsewhere cannot run code when it is opened.
 
 Outputs in the run folder (runs/<run>/seed<k>/): checkpoint.pt (the selected epoch: the last, or the
 best validation accuracy when `select: val_accuracy`), metrics.json (per-epoch terms, accuracy,
@@ -55,6 +57,7 @@ from albar.runs import (
     run_uses_bank,
 )
 from benchmark.atomic import atomic_path, write_text_atomic
+from benchmark.safe_torch import load_torch_file, tensor_state_dict
 
 STATE_DIR = "state"
 LOG_TERMS = ("loss", "ce", "static_ce", "neg_entropy", "gp", "static_max_prob", "accuracy")
@@ -149,9 +152,12 @@ def save_atomic(obj, path: Path) -> None:
 
 
 def rng_states() -> dict:
+    """Every RNG's state as tensors and plain Python data, so `weights_only=True` reads it back
+    with no allow-list (numpy's state is an ndarray: stored as a list of ints)."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
     states = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": [name, keys.tolist(), int(position), int(has_gauss), float(cached)],
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -161,31 +167,50 @@ def rng_states() -> dict:
 
 def restore_rng(states: dict) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A training checkpoint (checkpoint.pt or state/last.pt); errors name the file."""
-    path = Path(path)
-    if not path.exists():
+    """A training checkpoint (checkpoint.pt or state/last.pt), read with `weights_only=True`
+    (benchmark.safe_torch): a crafted file cannot run code; every error is one line naming the file."""
+    if not Path(path).exists():
         raise TrainingError(f"{path}: checkpoint not found; train the run first")
-    try:
-        # our own checkpoints hold numpy RNG state and config dicts: trusted, written by us
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # unreadable or truncated file: say which and what to do
+    checkpoint = load_torch_file(
+        path,
+        what="training checkpoint",
+        fix="use a checkpoint this project wrote, or delete it and retrain the run",
+        error=TrainingError,
+    )
+    if not isinstance(checkpoint, dict):
         raise TrainingError(
-            f"{path}: cannot read checkpoint ({error}); delete it and retrain"
-        ) from error
+            f"{path}: not an albar checkpoint (holds {type(checkpoint).__name__}, not a dict); "
+            "delete it and retrain the run"
+        )
+    return checkpoint
 
 
 def model_from_checkpoint(checkpoint: dict, path, *, model_name: str | None = None) -> nn.Module:
     """Rebuild the checkpoint's model; a checkpoint of another model is an error naming both."""
     info = checkpoint.get("model_info") if isinstance(checkpoint, dict) else None
-    if not info or "model" not in checkpoint:
+    if (
+        not isinstance(info, dict)
+        or not isinstance(info.get("name"), str)
+        or not isinstance(info.get("num_classes"), int)
+        or not isinstance(info.get("dropout"), int | float)
+        or "model" not in checkpoint
+    ):
         raise TrainingError(f"{path}: not an albar checkpoint (no model_info / model state)")
+    tensor_state_dict(
+        checkpoint["model"],
+        path,
+        what="model state",
+        fix="use a checkpoint this project wrote, or retrain the run",
+        error=TrainingError,
+    )
     if model_name is not None and info["name"] != model_name:
         raise TrainingError(
             f"{path}: checkpoint is of model {info['name']!r} ({info['num_classes']} classes), "
@@ -217,7 +242,12 @@ def _load_bank(path: Path | None, crop_size: int, run_name: str) -> torch.Tensor
         )
     if not Path(path).exists():
         raise TrainingError(f"{path}: StillMix bank not found; build it with python -m albar.bank")
-    bank = torch.load(path, map_location="cpu", weights_only=False)
+    bank = load_torch_file(
+        path,
+        what="StillMix bank",
+        fix="build it with python -m albar.bank",
+        error=TrainingError,
+    )
     return validate_bank(bank, path, crop_size)
 
 
@@ -338,21 +368,28 @@ def train_run(
         if state.get("fingerprint") != fingerprint:
             say(f"{state_path}: saved under another configuration or manifest; starting afresh")
         else:
-            _unwrap(model).load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            restore_rng(state["rng"])
-            start_epoch, step, best = state["epoch"], state["step"], state["best"]
-            history, lines = state["history"], state["lines"]
+            try:
+                _unwrap(model).load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                scaler.load_state_dict(state["scaler"])
+                restore_rng(state["rng"])
+                start_epoch, step, best = state["epoch"], state["step"], state["best"]
+                history, lines = list(state["history"]), list(state["lines"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as error:
+                raise TrainingError(
+                    f"{state_path}: not a resumable training state ({type(error).__name__}: "
+                    f"{' '.join(str(error).split())[:160]}); delete it (or pass --no-resume)"
+                ) from None
             say(f"resumed from {state_path} after epoch {start_epoch} ({step} steps)")
 
     model_info = {"name": spec.name, "num_classes": num_classes, "dropout": training["dropout"]}
-    say(
-        f"run {run['name']} ({run['method']}) seed {seed}: {len(train_entries)} train clips, "
-        f"{len(val_entries)} val, {num_classes} classes, model {spec.name}, device {device}, "
-        f"{dist_ctx.world} process(es), {steps_per_epoch} steps/epoch, lr {lr:g}"
-    )
+    if start_epoch == 0:  # a resumed run's restored lines already start with this header
+        say(
+            f"run {run['name']} ({run['method']}) seed {seed}: {len(train_entries)} train clips, "
+            f"{len(val_entries)} val, {num_classes} classes, model {spec.name}, device {device}, "
+            f"{dist_ctx.world} process(es), {steps_per_epoch} steps/epoch, lr {lr:g}"
+        )
     from tqdm import tqdm
 
     for epoch in range(start_epoch, training["epochs"]):

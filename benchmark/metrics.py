@@ -19,6 +19,7 @@ difference between two runs.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -69,6 +70,7 @@ PROBABILITY_SUM_TOLERANCE = 1e-2
 # How far `static_max_prob` may differ from max(p_k) of the same SCUFO row.
 STATIC_MAX_PROB_TOLERANCE = 1e-3
 _PROB_COLUMN = re.compile(r"^p_(\d+)$")
+_ITEM_ID = r"[A-Za-z0-9_.-]+"
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 
 
@@ -252,7 +254,7 @@ def read_predictions(
         raise MetricsError(
             f"{path}: prediction file not found; run prediction for this run and seed"
         )
-    frame = pd.read_csv(path, dtype={"item_id": str}, keep_default_na=False, na_values=[""])
+    frame = _read_prediction_csv(path)
     missing = [c for c in PREDICTION_FIXED_COLUMNS if c not in frame.columns]
     if missing:
         raise MetricsError(f"{path}: prediction file lacks columns {missing}")
@@ -274,6 +276,12 @@ def read_predictions(
         raise MetricsError(
             f"{path}: rows {_few(frame.index[frame['item_id'].isna()].tolist())} have no item_id"
         )
+    bad_ids = ~frame["item_id"].str.fullmatch(_ITEM_ID)
+    if bad_ids.any():
+        raise MetricsError(
+            f"{path}: item ids {_few(frame.loc[bad_ids, 'item_id'].tolist())} are not of "
+            "[A-Za-z0-9_.-] (pipeline/schemas/predictions.schema.yaml)"
+        )
     duplicated = sorted(set(frame.loc[frame["item_id"].duplicated(), "item_id"]))
     if duplicated:
         raise MetricsError(
@@ -294,12 +302,13 @@ def read_predictions(
         if problems:
             raise MetricsError(f"{path}: " + "; ".join(problems))
     probs = frame[prob_columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    bad_rows = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1)
-    bad_rows |= np.abs(probs.sum(axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE
+    with np.errstate(invalid="ignore"):
+        bad_rows = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1) | (probs > 1).any(1)
+        bad_rows |= np.abs(probs.sum(axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE
     if bad_rows.any():
         raise MetricsError(
             f"{path}: items {_few(frame.loc[bad_rows, 'item_id'].tolist())} do not hold softmax "
-            "probabilities (finite, non-negative, summing to 1)"
+            f"probabilities (each in [0, 1], a row summing to 1 within {PROBABILITY_SUM_TOLERANCE})"
         )
     predicted = pd.to_numeric(frame["predicted"], errors="coerce")
     bad = (
@@ -314,9 +323,58 @@ def read_predictions(
             f"a class index in 0..{len(prob_columns) - 1}"
         )
     frame["predicted"] = predicted.astype(np.int64)
+    # One source of truth: `predicted` must be what the probabilities say (numpy's argmax, so a
+    # tie goes to the lowest class index), or a file could score a class its model did not pick.
+    top = probs.argmax(axis=1)
+    disagree = frame["predicted"].to_numpy() != top
+    if disagree.any():
+        rows = np.flatnonzero(disagree)
+        shown = ", ".join(
+            f"{frame['item_id'].iloc[i]} (predicted {frame['predicted'].iloc[i]}, argmax {top[i]})"
+            for i in rows[:3]
+        )
+        raise MetricsError(
+            f"{path}: `predicted` is not the argmax of p_0 … p_{len(prob_columns) - 1} in "
+            f"{len(rows)} rows, e.g. {shown}; write predicted = argmax of the stored "
+            "probabilities (ties: the lowest class index)"
+        )
     frame[prob_columns] = probs
-    frame["static_max_prob"] = pd.to_numeric(frame["static_max_prob"], errors="coerce")
+    static = frame["static_max_prob"]
+    static_values = pd.to_numeric(static, errors="coerce")
+    bad_static = (static.notna() & static_values.isna()) | (static_values < 0) | (static_values > 1)
+    if bad_static.any():
+        raise MetricsError(
+            f"{path}: items {_few(frame.loc[bad_static, 'item_id'].tolist())} have a "
+            "static_max_prob that is neither empty nor a probability in [0, 1]"
+        )
+    frame["static_max_prob"] = static_values
     return frame.set_index("item_id", drop=False)
+
+
+def _read_prediction_csv(path: Path) -> pd.DataFrame:
+    """The file as a table, or one line saying why it is not a prediction CSV (empty, binary,
+    not UTF-8, not CSV) instead of a pandas traceback."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise MetricsError(
+            f"{path}: prediction file is empty; rerun prediction for this run and seed"
+        )
+    if b"\0" in data[:65536]:
+        raise MetricsError(
+            f"{path}: binary data, not a prediction CSV (item_id, predicted, static_max_prob, "
+            "p_0 …); rerun prediction for this run and seed"
+        )
+    try:
+        data.decode("utf-8")
+        return pd.read_csv(
+            io.BytesIO(data), dtype={"item_id": str}, keep_default_na=False, na_values=[""]
+        )
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as error:
+        detail = " ".join(str(error).split())[:120]
+        raise MetricsError(
+            f"{path}: not a readable prediction CSV ({type(error).__name__}: {detail}); rerun "
+            "prediction for this run and seed"
+        ) from None
 
 
 def probabilities(predictions: pd.DataFrame) -> np.ndarray:

@@ -5,12 +5,15 @@ classic), so `pickle.load` on a downloaded file is remote code execution. The an
 hold dicts, lists, numbers, strings and numpy arrays / dtypes / scalars, so the unpickler here admits
 exactly the numpy globals that rebuild those (under both their numpy 1 and numpy 2 module names,
 and the Python 2 names of a few plain builtins) and refuses every other global with an error naming
-the file and the refused global.
+the file and the refused global. Admitted numpy calls are bounded too: an array may not be declared
+with more elements than its data holds (a crafted shape of 10**9 would otherwise allocate, or crash
+Python, before any check), so a damaged or hostile file is a one-line `PickleLoadError`.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 from collections.abc import Callable
@@ -48,6 +51,85 @@ def _numpy_frombuffer() -> object:
     return _frombuffer
 
 
+# numpy pickles an array as `_reconstruct(ndarray, (0,), b"b")` and then sets its real shape and
+# data with BUILD, which checks the data's length against the shape. The shape handed to
+# `_reconstruct` itself is allocated at once, so a crafted `(10**12,)` there would be a memory
+# bomb: honest files never give more than one element, anything above this bound is refused.
+RECONSTRUCT_MAX_ELEMENTS = 1 << 16
+
+
+class _NdarrayType:
+    """What `numpy.ndarray` resolves to inside an annotation pickle: accepted as the array type
+    `_reconstruct` is asked to build, refused when called directly (`ndarray((10**12,))` would
+    allocate whatever shape the file names; numpy's own pickles never call it)."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        raise ValueError("the pickle calls numpy.ndarray(...) directly, which numpy never writes")
+
+
+_NDARRAY = _NdarrayType()
+
+
+class _PendingArray(np.ndarray):
+    """The array `_reconstruct` returns while unpickling: its `__setstate__` (BUILD) checks that
+    the state's data really holds as many elements as its shape names before numpy allocates
+    them (an object array of shape (10**9,) with a two-item list would allocate 8 GB first).
+    `load_pickle` turns every one back into a plain ndarray before returning."""
+
+    def __setstate__(self, state: object) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise ValueError("array state is not numpy's (shape, dtype, fortran, data) tuple")
+        shape, dtype, _, data = state[-4:]
+        dims = shape if isinstance(shape, tuple) else (shape,)
+        if not all(isinstance(d, int) and d >= 0 for d in dims):
+            raise ValueError(f"array shape {str(shape)[:60]} is not a tuple of sizes")
+        count = math.prod(dims)
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:
+            held = len(data) if isinstance(data, list) else -1
+        else:
+            # bytes, or str for a Python 2 pickle read with encoding="latin1" (one char per byte)
+            raw = isinstance(data, bytes | bytearray | str)
+            held = len(data) // max(dtype.itemsize, 1) if raw else -1
+        if held != count:
+            raise ValueError(
+                f"array of shape {str(shape)[:60]} holds data for {max(held, 0)} elements"
+            )
+        super().__setstate__(state)
+
+
+def _plain_arrays(value: object) -> object:
+    """`value` with every `_PendingArray` (in dicts, lists, tuples, sets) as a plain ndarray."""
+    if isinstance(value, np.ndarray):
+        return value.view(np.ndarray) if type(value) is _PendingArray else value
+    if isinstance(value, dict):
+        return {k: _plain_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_arrays(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain_arrays(v) for v in value)
+    return value
+
+
+def _guarded_reconstruct(resolve: Callable[[], object]) -> Callable[[], object]:
+    def guarded() -> object:
+        reconstruct = resolve()
+
+        def build(subtype: object, shape: object, dtype: object) -> object:
+            if subtype is not _NDARRAY:
+                raise ValueError(f"_reconstruct of {type(subtype).__name__}, not numpy.ndarray")
+            dims = shape if isinstance(shape, tuple) else (shape,)
+            if not all(isinstance(d, int) and d >= 0 for d in dims) or math.prod(dims) > (
+                RECONSTRUCT_MAX_ELEMENTS
+            ):
+                raise ValueError(f"an array of shape {str(shape)[:60]} is declared before its data")
+            return reconstruct(_PendingArray, shape, dtype)
+
+        return build
+
+    return guarded
+
+
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     """Stand-in for `_codecs.encode`, which Python 3 pickles of `bytes` (protocols 0-2) call with
     `latin1`; any other codec is refused rather than handed to the codec registry."""
@@ -59,10 +141,14 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 # (module, name) -> resolver. Everything a numpy array, dtype or numpy scalar pickles to, for
 # protocols 0-5, written by numpy 1 or 2, from Python 2 or 3. Nothing that executes or imports.
 _ADMITTED: dict[tuple[str, str], Callable[[], object]] = {
-    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "ndarray"): lambda: _NDARRAY,
     ("numpy", "dtype"): lambda: np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _numpy_multiarray("_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"): _numpy_multiarray("_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"): _guarded_reconstruct(
+        _numpy_multiarray("_reconstruct")
+    ),
+    ("numpy._core.multiarray", "_reconstruct"): _guarded_reconstruct(
+        _numpy_multiarray("_reconstruct")
+    ),
     ("numpy.core.multiarray", "scalar"): _numpy_multiarray("scalar"),
     ("numpy._core.multiarray", "scalar"): _numpy_multiarray("scalar"),
     ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer,
@@ -109,7 +195,7 @@ def load_pickle(path: str | os.PathLike, *, encoding: str = "ASCII") -> object:
         raise PickleLoadError(f"{path}: annotation file not found; check the path in the config")
     data = path.read_bytes()
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), str(path), encoding).load()
+        return _plain_arrays(_RestrictedUnpickler(io.BytesIO(data), str(path), encoding).load())
     except UnsafePickleError as error:
         if str(error).startswith(str(path)):
             raise
@@ -124,8 +210,11 @@ def load_pickle(path: str | os.PathLike, *, encoding: str = "ASCII") -> object:
         IndexError,
         AttributeError,
         OverflowError,
+        MemoryError,
+        RecursionError,
     ) as error:
         raise PickleLoadError(
-            f"{path}: not a readable pickle ({type(error).__name__}: {error}); the file is "
+            f"{path}: not a readable pickle ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:160]}); the file is "
             "truncated or corrupt — download it again"
         ) from error

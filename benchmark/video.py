@@ -47,10 +47,11 @@ class VideoReadError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    num_frames: int
+    num_frames: int  # frames present: demuxed packets, or images of a folder / zip
     fps: float
     width: int
     height: int
+    declared_frames: int = 0  # what the container's header / index says (0: it says nothing)
 
 
 def _frame_files(folder: Path) -> list[Path]:
@@ -133,15 +134,40 @@ def video_info(path: str | os.PathLike, default_fps: float = 25.0) -> VideoInfo:
                 raise VideoReadError(f"{path}: contains no video stream")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or default_fps)
+            declared = int(stream.frames or 0)
             num_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
             width, height = stream.codec_context.width, stream.codec_context.height
         if num_frames == 0:
             raise VideoReadError(f"{path}: zero frames")
-        return VideoInfo(num_frames, fps, width, height)
+        return VideoInfo(num_frames, fps, width, height, declared)
     except VideoReadError:
         raise
     except (av.FFmpegError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise VideoReadError(f"{path}: cannot read metadata ({error})") from error
+
+
+def decoded_frame_count(path: str | os.PathLike) -> int:
+    """How many frames of a video file really decode (no pixel conversion, nothing kept).
+
+    A file cut short whose index survives (an mp4 with its moov atom first, an avi header) still
+    declares its full length; only decoding shows how much of it is there. Frames that fail to
+    decode end the count, as they end every reader's video.
+    """
+    path = Path(path)
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: contains no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                count += 1
+    except VideoReadError:
+        raise
+    except (av.FFmpegError, OSError, ValueError):
+        pass  # damaged data past this point: what decoded so far is the count
+    return count
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

@@ -75,12 +75,15 @@ def test_resume_after_a_kill_ends_with_the_same_weights(dataset, tmp_path):
     assert killed == {"stopped_after_epoch": 1}
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
     metrics = _train(config, results, "albar", tmp_path / "resumed")
-    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["model"]
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     assert metrics["epochs"] == 3 and metrics["steps"] == 3 * (CLASSES * 6 // 6)
-    assert "resumed from" in (tmp_path / "resumed" / "train.log").read_text()
+    log = (tmp_path / "resumed" / "train.log").read_text()
+    assert "resumed from" in log
+    assert log.count("run albar (albar) seed 0:") == 1  # the header once, not again on resume
+    assert log.count("\nepoch ") == 3 and log.index("resumed from") > log.index("epoch 1/3")
     recorded = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert recorded["method"] == "albar" and recorded["selected"]["criterion"] == "last"
     assert [h["epoch"] for h in recorded["history"]] == [1, 2, 3]
@@ -245,7 +248,7 @@ def test_a_checkpoint_of_another_model_is_refused(dataset, tmp_path):
     with pytest.raises(TrainingError, match="weights do not fit model 'tiny3d'"):
         model_from_checkpoint(checkpoint, tmp_path / "checkpoint.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(TrainingError, match="junk.pt: cannot read checkpoint"):
+    with pytest.raises(TrainingError, match="junk.pt: not a readable training checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 
 

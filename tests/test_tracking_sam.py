@@ -144,7 +144,7 @@ def test_missing_checkpoint_says_what_to_download_and_which_key(tmp_path):
     assert "tracking.sam.checkpoint" in str(missing.value)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(TrackerSetupError, match="not a readable PyTorch state dict"):
+    with pytest.raises(TrackerSetupError, match="junk.pth: not a readable SAM checkpoint"):
         load_sam("vit_b", str(junk))
 
 

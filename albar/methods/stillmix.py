@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from albar.methods.base import Method, MethodContext, StepResult, accuracy, numpy_rng
+from benchmark.safe_torch import load_torch_file, tensor_state_dict
 
 
 @dataclass
@@ -137,7 +138,9 @@ def _reference_network(name: str, num_classes: int, weights: str | None) -> nn.M
         raise ValueError(f"StillMix reference_model must be 'resnet18', got {name!r}")
     model = torchvision.models.resnet18(weights=None)
     if weights:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        fix = "point reference_weights at a torchvision resnet18 state dict"
+        state = load_torch_file(weights, what="reference network weight file", fix=fix)
+        state = tensor_state_dict(state, weights, what="state dict", fix=fix)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -36,9 +36,13 @@ from tqdm import tqdm
 from benchmark.datasets import IngestResult
 from benchmark.ids import IdCollisionError, stable_digest, unique_video_ids
 from benchmark.manifest import BOX_COLUMNS, MANIFEST_COLUMNS, SPLITS
-from benchmark.video import VideoReadError, video_info
+from benchmark.video import VideoReadError, decoded_frame_count, video_info
 
 STAGE = "ingest"
+# Bounds of the integers a box or annotation file may hold. No video has ten million frames (111
+# hours at 25 fps); actor ids stay in int32 so that 1e23 is an error, not int64's minimum.
+MAX_FRAMES = 10_000_000
+MAX_ACTOR = 2**31 - 1
 LABEL_COLUMNS = ["video", "label_name", "split"]
 BOX_CSV_COLUMNS = ["video", "frame", "actor", "x1", "y1", "x2", "y2"]
 COORDS = ["x1", "y1", "x2", "y2"]
@@ -87,6 +91,27 @@ def require_file(path_text: str, key: str) -> Path:
     return path
 
 
+def relative_video_path(text: str, where: str) -> PurePosixPath:
+    """A video path given relative to the video folder, refused when it could leave that folder.
+
+    Absolute paths, `~`, and any `..` component are refused (lexically, so a symlinked folder
+    inside video_root still works); `where` names the file and row in the message.
+    """
+    path = PurePosixPath(str(text).replace("\\", "/"))
+    if (
+        not str(text).strip()
+        or path.is_absolute()
+        or PureWindowsPath(str(text)).drive
+        or str(text).startswith("~")
+        or ".." in path.parts
+    ):
+        raise IngestError(
+            f"{where}: video path {str(text)[:120]!r} leaves the video folder (absolute, ~ or "
+            "'..'); give the path relative to video_root, inside it"
+        )
+    return path
+
+
 def sanitised_ids(source_names: list[str], what: str) -> list[str]:
     """`unique_video_ids`, with the error naming where the names came from."""
     try:
@@ -96,10 +121,12 @@ def sanitised_ids(source_names: list[str], what: str) -> list[str]:
 
 
 def probe_videos(manifest: pd.DataFrame, policy: ErrorPolicy, frames_fps: float) -> pd.DataFrame:
-    """Fill num_frames / fps / width / height from each video's metadata (no full decode).
+    """Fill num_frames / fps / width / height from each video's metadata.
 
-    Unreadable, truncated-to-nothing, zero-frame or missing videos are bad (policy); rows of
-    skipped videos are dropped from the returned manifest.
+    Unreadable, truncated-to-nothing, zero-frame or missing videos are bad (policy), and so is a
+    truncated video file whose index survived: each file is decoded once and fewer decoded frames
+    than its container declares (or than it has packets) is reported as truncated, instead of
+    passing as a shorter video. Rows of skipped videos are dropped from the returned manifest.
     """
     manifest = manifest.copy()
     keep = np.ones(len(manifest), dtype=bool)
@@ -117,6 +144,18 @@ def probe_videos(manifest: pd.DataFrame, policy: ErrorPolicy, frames_fps: float)
             policy.bad(video_id, f"{path}: zero frames")
             keep[row_index] = False
             continue
+        if Path(path).is_file() and Path(path).suffix.lower() != ".zip":
+            expected = max(info.declared_frames, info.num_frames)
+            decoded = decoded_frame_count(path)
+            if decoded < expected:
+                policy.bad(
+                    video_id,
+                    f"{path}: truncated video — the container declares {expected} frames but only "
+                    f"{decoded} decode (the file was cut short or damaged; copy or download it "
+                    "again)",
+                )
+                keep[row_index] = False
+                continue
         manifest.loc[manifest.index[row_index], ["num_frames", "fps", "width", "height"]] = [
             info.num_frames,
             info.fps,
@@ -247,6 +286,48 @@ def _read_csv(path: Path, columns: list[str], key: str) -> pd.DataFrame:
     return table
 
 
+def _csv_line(row: int) -> int:
+    return row + 2  # 0-based data row -> line in the file (line 1 is the header)
+
+
+def box_indices(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The boxes CSV with `frame` / `actor` as int64 and coordinates as float64, or an error.
+
+    `frame` must be an integer in 0..MAX_FRAMES-1 and `actor` in 0..MAX_ACTOR (2.7, 1.5, 1e23 and
+    -1 are refused, not truncated or wrapped), and a (video, frame, actor) may appear once: two
+    boxes for one actor in one frame would leave which one counts to whoever reads them last.
+    The message names the file, the line and the value.
+    """
+    table = table.copy()
+    for column, top in (("frame", MAX_FRAMES - 1), ("actor", MAX_ACTOR)):
+        values = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values % 1 != 0) | (values < 0) | (values > top)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise IngestError(
+                f"{path}: line {_csv_line(row)} (video {table['video'].iloc[row]!r}): {column} "
+                f"{table[column].iloc[row]} is not an integer in 0..{top} "
+                f"({int(bad.sum())} bad {column} cells in all); fix the boxes CSV"
+            )
+        table[column] = values.astype(np.int64)
+    for column in COORDS:
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+    keys = ["video", "frame", "actor"]
+    repeated = table.duplicated(keys, keep=False).to_numpy()
+    if repeated.any():
+        first = int(np.flatnonzero(repeated)[0])
+        same = (table[keys] == table[keys].iloc[first]).all(axis=1).to_numpy()
+        lines = [_csv_line(int(i)) for i in np.flatnonzero(same)]
+        raise IngestError(
+            f"{path}: lines {lines[0]} and {lines[1]} both give video {table['video'].iloc[first]!r} "
+            f"frame {table['frame'].iloc[first]} actor {table['actor'].iloc[first]} "
+            f"({int(table.duplicated(keys).sum())} repeated boxes in all); keep one box per "
+            "video, frame and actor"
+        )
+    return table
+
+
 def ingest(
     settings: dict, out_dir: str | os.PathLike, *, seed: int, n_shards: int, on_error: str
 ) -> IngestResult:
@@ -276,9 +357,13 @@ def ingest(
         raise IngestError(f"dataset setting generic.classes lists a class twice: {classes}")
     class_index = {name: index for index, name in enumerate(classes)}
 
+    relative = [
+        relative_video_path(video, f"{labels_path}: line {_csv_line(row)}")
+        for row, video in enumerate(labels["video"])
+    ]
     rows = []
-    for video_id, video, label_name, split in zip(
-        video_ids, labels["video"], labels["label_name"], labels["split"], strict=True
+    for video_id, video, label_name, split, inside in zip(
+        video_ids, labels["video"], labels["label_name"], labels["split"], relative, strict=True
     ):
         label_name = "" if pd.isna(label_name) else str(label_name)
         if label_name not in class_index:
@@ -293,7 +378,7 @@ def ingest(
             {
                 "video_id": video_id,
                 "source_name": video,
-                "path": str(video_root / video),
+                "path": str(video_root / inside),
                 "label": class_index[label_name],
                 "label_name": label_name,
                 "split": split,
@@ -314,16 +399,12 @@ def ingest(
             f"{boxes_path}: boxes for videos not listed in {labels_path}: {unlisted[:5]}; "
             "add them to the labels CSV or remove their boxes"
         )
-    for column in ("frame", "actor", *COORDS):
-        table[column] = pd.to_numeric(table[column], errors="coerce")
-    if table[["frame", "actor"]].isna().any().any():
-        bad = table.loc[table[["frame", "actor"]].isna().any(axis=1), "video"].head(3).tolist()
-        raise IngestError(f"{boxes_path}: non-integer frame/actor cells (videos {bad})")
+    table = box_indices(table, boxes_path)
     boxes = pd.DataFrame(
         {
             "video_id": table["video"].map(id_of),
-            "frame": table["frame"].astype(np.int64),
-            "actor": table["actor"].astype(np.int64),
+            "frame": table["frame"],
+            "actor": table["actor"],
             **{c: table[c].astype(np.float64) for c in COORDS},
         }
     )

@@ -45,6 +45,7 @@ from benchmark.datasets.generic import (
     hold_out_validation,
     manifest_frame,
     probe_videos,
+    relative_video_path,
     sanitised_ids,
 )
 from benchmark.masks import (
@@ -160,6 +161,11 @@ def read_split_files(split_dir: Path, split: int) -> list[tuple[str, str, str]]:
                     f"{path}:{line_number}: expected 'name.avi 0|1|2', got {line.strip()!r}"
                 )
             split_name = SPLIT_CODES[fields[1]]
+            if len(relative_video_path(fields[0], f"{path}:{line_number}").parts) != 1:
+                raise IngestError(
+                    f"{path}:{line_number}: video name {fields[0]!r} has a folder part; HMDB51 "
+                    "split files list bare file names"
+                )
             if split_name is not None:
                 videos.append((class_name, fields[0].removesuffix(".avi"), split_name))
     return videos

@@ -37,6 +37,7 @@ import pandas as pd
 
 from benchmark.datasets import IngestResult
 from benchmark.datasets.generic import (
+    MAX_FRAMES,
     ErrorPolicy,
     IngestError,
     check_boxes,
@@ -44,6 +45,7 @@ from benchmark.datasets.generic import (
     hold_out_validation,
     manifest_frame,
     probe_videos,
+    relative_video_path,
     require_file,
     sanitised_ids,
 )
@@ -81,6 +83,7 @@ def read_split_list(path: Path, with_labels: bool) -> list[str]:
         if not fields:
             continue
         name = fields[0].removesuffix(".avi")
+        relative_video_path(name, f"{path}:{line_number}")
         if "/" not in name:
             raise IngestError(
                 f"{path}:{line_number}: expected 'Class/v_Class_gXX_cYY', got {line.strip()!r}"
@@ -116,9 +119,23 @@ def check_class_index(path: Path) -> None:
         )
 
 
-def _int(value: object) -> int:
-    # numf / sf / ef come as Python ints or numpy uint8/uint16 scalars: widen before any arithmetic.
-    return int(np.asarray(value).astype(np.int64))
+def _frame_number(value: object, path: Path, name: str, what: str) -> int:
+    """numf / sf / ef / nframes as a Python int in 0..MAX_FRAMES; anything else is a damaged file.
+
+    They come as Python ints or numpy uint8/uint16 scalars: widened to int before any arithmetic
+    (x + w of two uint8 wraps around). A value like 10**30 is refused here rather than overflowing
+    int64 (a traceback) or becoming a frame count no video has.
+    """
+    number = value.item() if isinstance(value, np.generic) else value
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_FRAMES:
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise IngestError(
+            f"{path}: video {name!r}: {what} {shown[:40]} is not a frame number in "
+            f"0..{MAX_FRAMES}; the file is damaged or not the expected annotation file"
+        )
+    return number
 
 
 def read_pyannot(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
@@ -132,11 +149,12 @@ def read_pyannot(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
     num_frames, ids, frames, actors, coords = {}, [], [], [], []
     for name, video in data.items():
         try:
-            num_frames[name] = _int(video["numf"])
+            num_frames[name] = _frame_number(video["numf"], path, name, "numf")
             if name not in wanted:
                 continue
             for actor, tube in enumerate(video["annotations"]):
-                start, end = _int(tube["sf"]), _int(tube["ef"])
+                start = _frame_number(tube["sf"], path, name, "sf")
+                end = _frame_number(tube["ef"], path, name, "ef")
                 xywh = np.asarray(tube["boxes"]).astype(np.float64).reshape(-1, 4)
                 if len(xywh) != end - start:
                     raise IngestError(
@@ -147,6 +165,8 @@ def read_pyannot(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
                 frames.append(np.arange(start, end, dtype=np.int64))
                 actors.append(np.full(len(xywh), actor, dtype=np.int64))
                 coords.append(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1))
+        except IngestError:
+            raise
         except (KeyError, TypeError, ValueError) as error:
             raise IngestError(
                 f"{path}: video {name!r} is not in pyannot form ({error!r})"
@@ -157,13 +177,17 @@ def read_pyannot(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
 def read_ucf101v2(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
     """Flatten `UCF101v2-GT.pkl` for the `wanted` videos: rows (frame 1-based, x1, y1, x2, y2)."""
     data = load_pickle(path, encoding="latin1")
-    if not isinstance(data, dict) or "gttubes" not in data or "nframes" not in data:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("gttubes"), dict)
+        or not isinstance(data.get("nframes"), dict)
+    ):
         raise IngestError(
             f"{path}: expected a dict with 'gttubes' and 'nframes'; is this UCF101v2-GT.pkl?"
         )
     num_frames, ids, frames, actors, coords = {}, [], [], [], []
     for name, count in data["nframes"].items():
-        num_frames[name] = _int(count)
+        num_frames[name] = _frame_number(count, path, name, "nframes")
     for name, by_label in data["gttubes"].items():
         if name not in num_frames:
             raise IngestError(f"{path}: {name} has tubes but no nframes entry; the file is damaged")
@@ -173,10 +197,19 @@ def read_ucf101v2(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
             tubes = [tube for label in sorted(by_label) for tube in by_label[label]]
             for actor, tube in enumerate(tubes):
                 rows = np.asarray(tube).astype(np.float64).reshape(-1, 5)
+                numbers = rows[:, 0]
+                wrong = ~((numbers >= 1) & (numbers <= MAX_FRAMES + 1) & (numbers % 1 == 0))
+                if wrong.any():
+                    raise IngestError(
+                        f"{path}: video {name!r} tube {actor}: frame {numbers[wrong][0]:g} is not "
+                        f"a 1-based frame number in 1..{MAX_FRAMES + 1}; the file is damaged"
+                    )
                 ids.append(np.full(len(rows), wanted[name], dtype=object))
                 frames.append(np.round(rows[:, 0]).astype(np.int64) - 1)
                 actors.append(np.full(len(rows), actor, dtype=np.int64))
                 coords.append(rows[:, 1:5])
+        except IngestError:
+            raise
         except (AttributeError, TypeError, ValueError) as error:
             raise IngestError(
                 f"{path}: video {name!r} is not in UCF101v2-GT form ({error!r})"

@@ -392,8 +392,16 @@ def _asset(name: str) -> str:
 
 def render_page(data: dict) -> str:
     """index.html with the styles, the script and the data inlined (works from file://)."""
-    # "</" inside a <script> would end it early; JSON allows "<\/" for the same text.
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # The JSON sits inside <script>: "</script>" would end it and "<!--" would switch the HTML
+    # parser into script-data-escaped mode, where a later "<script" swallows the rest of the page
+    # (a class name "<!--<script>" left 0 cards). JSON strings may spell any character as \uXXXX,
+    # so <, > and & never appear raw; JSON.parse gives back the same text.
+    payload = (
+        json.dumps(data, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     page = _asset("index.html")
     for marker, text in (
         ("/*__STYLE__*/", _asset("gallery.css")),

@@ -37,6 +37,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from benchmark.atomic import atomic_path
 from benchmark.masks import ActorMasks
+from benchmark.safe_torch import load_torch_file, tensor_state_dict
 from benchmark.tracking import TrackerSetupError, to_actor_masks
 from benchmark.tracking.tubes import ActorPrompt, VideoPlan, clean_up, run_plan
 
@@ -141,19 +142,13 @@ def load_sam(model_type: str, checkpoint: str | None) -> tuple[Sam, str]:
             f"tracking.sam.checkpoint {str(path)!r} not found — {_download_hint(model_type)} and "
             "set tracking.sam.checkpoint to its path"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        Exception
-    ) as error:  # torch raises many types for a non-checkpoint file; all mean the same
-        raise TrackerSetupError(
-            f"tracking.sam.checkpoint {str(path)!r} is not a readable PyTorch state dict ({error}); "
-            f"{_download_hint(model_type)} and set tracking.sam.checkpoint to its path"
-        ) from error
+    fix = f"{_download_hint(model_type)} and set tracking.sam.checkpoint to its path"
+    state = load_torch_file(path, what="SAM checkpoint", fix=fix, error=TrackerSetupError)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
+    state = tensor_state_dict(state, path, what="SAM state dict", fix=fix, error=TrackerSetupError)
     key = "image_encoder.patch_embed.proj.weight"
-    if not isinstance(state, dict) or key not in state:
+    if key not in state or state[key].ndim == 0:
         raise TrackerSetupError(
             f"tracking.sam.checkpoint {str(path)!r} is not a Segment Anything checkpoint "
             f"(no {key}); {_download_hint(model_type)}"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.masks import ActorMasks
+from benchmark.safe_torch import load_torch_file
 from benchmark.tracking import TrackerSetupError, to_actor_masks
 from benchmark.tracking.tubes import VideoPlan, clean_up, run_plan
 
@@ -60,6 +61,14 @@ class Sam2Tracker:
         self.seed = seed
         self.device = resolve_device(settings["device"], "tracking.sam2.device")
         self.torch = torch
+        # sam2 loads the file itself; reading it once with weights_only=True first means a crafted
+        # checkpoint is refused here, whatever that sam2 version's own torch.load does.
+        load_torch_file(
+            settings["checkpoint"],
+            what="SAM 2 checkpoint",
+            fix=INSTALL_HINT,
+            error=TrackerSetupError,
+        )
         try:
             self.predictor = build_sam2_video_predictor(
                 settings["model_cfg"], settings["checkpoint"], device=str(self.device)
