@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +17,7 @@ from benchmark.tracking import TrackerSetupError, build_tracker
 from benchmark.tracking.prompts import ReviewerPrompt
 from benchmark.tracking.sam import file_sha256
 from benchmark.tracking.tubes import grown_box, plan_video
+from tests.conftest import PROJECT_ROOT
 from tests.test_tracking_sam import two_actor_video
 
 pytest.importorskip("sam2", reason="the optional sam2 extra is not installed (bash install.sh)")
@@ -184,6 +187,28 @@ def test_same_input_same_bytes_and_rle_round_trip(tracker, tiny_checkpoint, tmp_
     assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
     again = read_actor_masks(tmp_path / "a.json.gz")
     assert np.array_equal(again.foreground(), once.foreground())
+    # another process with two threads (the test process runs one): the same masks
+    script = (
+        "import sys, torch; torch.set_num_threads(2)\n"
+        "from benchmark.masks import mask_sha256\n"
+        "from benchmark.tracking import build_tracker\n"
+        "from benchmark.tracking.tubes import plan_video\n"
+        "from tests.test_tracking_sam import two_actor_video\n"
+        "from tests.test_tracking_sam2 import sam2_settings\n"
+        "video, boxes = two_actor_video()\n"
+        "tracker = build_tracker('sam2', sam2_settings(sys.argv[1]), seed=0)\n"
+        "print(mask_sha256(tracker.track(plan_video('v', boxes, 6, 48, 64), video)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tiny_checkpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == first_sha
 
 
 def test_tiny_checkpoint_bytes_are_seeded(tiny_checkpoint, tmp_path):
