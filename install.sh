@@ -17,7 +17,9 @@ fi
 # SAM 2 (the optional `sam2` extra) is a source distribution whose build imports torch: build it
 # against the torch above (no isolated build environment, which would fetch another torch) and
 # without its optional CUDA extension, so it installs on a CPU-only machine.
+# Without build isolation the venv itself must hold the build backend (Python >= 3.12 venvs have none).
 if ! .venv/bin/python -c "import sam2" 2>/dev/null; then
+    .venv/bin/pip install --quiet "setuptools>=70.1"
     SAM2_BUILD_CUDA=0 .venv/bin/pip install --quiet --no-build-isolation "sam2==1.1.0"
 fi
 .venv/bin/pip install --quiet -e ".[test,sam2]"
