@@ -212,7 +212,17 @@ def test_same_input_same_bytes_and_rle_round_trip(tracker, tiny_checkpoint, tmp_
 
 
 def test_tiny_checkpoint_bytes_are_seeded(tiny_checkpoint, tmp_path):
-    assert save_tiny_sam2(tmp_path / "again.pt", seed=0) == file_sha256(tiny_checkpoint)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.tracking", "make-tiny-sam2", str(tmp_path / "cli.pt")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert file_sha256(tmp_path / "cli.pt") == file_sha256(tiny_checkpoint)
+    assert file_sha256(tiny_checkpoint) in done.stdout
     save_tiny_sam2(tmp_path / "other.pt", seed=1)
     assert file_sha256(tmp_path / "other.pt") != file_sha256(tiny_checkpoint)
 
