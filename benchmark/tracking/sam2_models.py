@@ -7,8 +7,8 @@ user's checkpoint is loaded into it here: `torch.load(map_location="cpu", weight
 checked against the chosen model before any video is read, so a wrong file fails with a message
 naming the file, the config and what the file holds. `tiny_test` is the official
 `sam2.1_hiera_t.yaml` shrunk by hydra overrides (64-pixel input, a 5-block Hiera trunk, one memory
-attention layer, 32 channels): randomly initialised, it runs the real `SAM2VideoPredictor` code on a
-CPU in milliseconds per frame, for tests and smoke runs only (`python -m benchmark.tracking
+attention layer, 32 channels, ≈0.7 M parameters): randomly initialised, it runs the real
+`SAM2VideoPredictor` code on a CPU in about a second per frame or less, for tests and smoke runs only (`python -m benchmark.tracking
 make-tiny-sam2 PATH`).
 """
 
