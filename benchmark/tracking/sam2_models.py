@@ -8,8 +8,8 @@ checked against the chosen model before any video is read, so a wrong file fails
 naming the file, the config and what the file holds. `tiny_test` is the official
 `sam2.1_hiera_t.yaml` shrunk by hydra overrides (64-pixel input, a 5-block Hiera trunk, one memory
 attention layer, 32 channels, ≈0.7 M parameters): randomly initialised, it runs the real
-`SAM2VideoPredictor` code on a CPU in about a second per frame or less, for tests and smoke runs only (`python -m benchmark.tracking
-make-tiny-sam2 PATH`).
+`SAM2VideoPredictor` code on a CPU in about a second per frame or less, for tests and smoke runs
+only (`python -m benchmark.tracking make-tiny-sam2 PATH`).
 """
 
 from __future__ import annotations
