@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the workflow and the tests need into ./.venv (idempotent; safe to rerun).
+# Install everything the workflow and the tests need into ./.venv (idempotent; safe to rerun),
+# the optional SAM 2 tracker included.
 #   bash install.sh            # Python environment (+ Debian's Chromium for the review tests, when root)
 # torch and torchvision are installed together first, pinned to a matching pair.
 set -euo pipefail
@@ -13,7 +14,15 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
     .venv/bin/pip install --quiet --upgrade pip
     .venv/bin/pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 fi
-.venv/bin/pip install --quiet -e ".[test]"
+# SAM 2 (the optional `sam2` extra) is a source distribution whose build imports torch: build it
+# against the torch above (no isolated build environment, which would fetch another torch) and
+# without its optional CUDA extension, so it installs on a CPU-only machine.
+# Without build isolation the venv itself must hold the build backend (Python >= 3.12 venvs have none).
+if ! .venv/bin/python -c "import sam2" 2>/dev/null; then
+    .venv/bin/pip install --quiet "setuptools>=70.1"
+    SAM2_BUILD_CUDA=0 .venv/bin/pip install --quiet --no-build-isolation "sam2==1.1.0"
+fi
+.venv/bin/pip install --quiet -e ".[test,sam2]"
 
 # The reviewer gallery's tests drive a real headless Chromium (Debian's package, never a download).
 if [ ! -x /usr/bin/chromium ]; then

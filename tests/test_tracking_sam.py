@@ -161,22 +161,3 @@ def test_cuda_request_without_cuda_is_a_setup_error(tiny_checkpoint):
         pytest.skip("this machine has CUDA")
     with pytest.raises(TrackerSetupError, match="tracking.sam.device is 'cuda'"):
         build_tracker("sam", sam_settings(tiny_checkpoint, device="cuda"), seed=0)
-
-
-def test_sam2_without_package_or_checkpoint_says_what_to_install():
-    settings = {
-        "model_cfg": "configs/sam2.1/sam2.1_hiera_t.yaml",
-        "checkpoint": None,
-        "device": "auto",
-        "prompt_every_box": True,
-        "cleanup": {
-            "largest_component": True,
-            "fill_holes": True,
-            "temporal_window": 1,
-            "clip_margin": 0.1,
-        },
-    }
-    with pytest.raises(TrackerSetupError) as error:
-        build_tracker("sam2", settings, seed=0)
-    message = str(error.value)
-    assert "pip install sam2" in message and "tracking.sam2.checkpoint" in message

@@ -4,6 +4,7 @@ python -m benchmark.tracking track --tracker grabcut --shard shard-000 --config 
 python -m benchmark.tracking boxes --source box_first --shard shard-000 --config ...
 python -m benchmark.tracking qc --source grabcut --config ...
 python -m benchmark.tracking make-tiny-sam PATH [--seed 0]    # random tiny SAM, tests only
+python -m benchmark.tracking make-tiny-sam2 PATH [--seed 0]   # random tiny SAM 2 (needs the sam2 extra)
 python -m benchmark.tracking flags                            # the QC flag list
 """
 
@@ -41,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     tiny.add_argument("path")
     tiny.add_argument("--seed", type=int, default=0)
+    tiny2 = commands.add_parser(
+        "make-tiny-sam2", help="save a random tiny SAM 2 checkpoint (tests only; sam2 extra)"
+    )
+    tiny2.add_argument("path")
+    tiny2.add_argument("--seed", type=int, default=0)
     commands.add_parser("flags", help="print the QC flags and when each is raised")
     return parser
 
@@ -58,6 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.tracking.sam import save_tiny_sam
 
         print(f"{args.path}: tiny_test SAM, sha256 {save_tiny_sam(args.path, args.seed)}")
+        return 0
+    if args.command == "make-tiny-sam2":
+        set_threads(1)
+        from benchmark.tracking.sam2_models import save_tiny_sam2
+
+        try:
+            sha = save_tiny_sam2(args.path, args.seed)
+        except TrackerSetupError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"{args.path}: tiny_test SAM 2, sha256 {sha}")
         return 0
     set_threads(args.threads)
     config = config_from_args(args)
