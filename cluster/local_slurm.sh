@@ -9,8 +9,10 @@
 # Daemons: munged (as user munge), MariaDB (as mysql, 127.0.0.1 only), slurmdbd, slurmctld, slurmd,
 # in full accounting mode, so `sacct` (the executor plugin's status path) answers. The node declares
 # one stand-in GPU (`gres.conf`: File=/dev/null) so that `sbatch --gpus=1` is accepted. Every file
-# lives under one scratch folder, $ALBAR_SLURM_DIR (default /tmp/albar-slurm); `down` then
-# `rm -rf` of it leaves nothing behind but the Debian packages.
+# lives under one scratch folder, $ALBAR_SLURM_DIR (default /tmp/albar-slurm), but one symbolic link:
+# /etc/slurm/slurm.conf -> the scratch slurm.conf, made only where no slurm.conf is there already and
+# removed by `down`. It is needed: the plugin's job step runs a nested `srun` with every SLURM_*
+# variable, SLURM_CONF included, stripped, so srun inside a job finds only the default path.
 set -euo pipefail
 
 SCRATCH="${ALBAR_SLURM_DIR:-/tmp/albar-slurm}"
@@ -24,6 +26,8 @@ MUNGE_SOCKET="$SCRATCH/munge/munge.socket"
 DB_DIR="$SCRATCH/mysql"
 DB_SOCKET="$DB_DIR/mysqld.sock"
 export SLURM_CONF="$ETC/slurm.conf"
+DEFAULT_CONF=/etc/slurm/slurm.conf
+CONF_CHANGED=0
 PACKAGES=(slurmctld slurmd slurmdbd slurm-client munge mariadb-server)
 BINARIES=(slurmctld slurmd slurmdbd sbatch sacct sacctmgr munged mariadbd mariadb-install-db)
 
@@ -67,7 +71,7 @@ write_configs() {
     local cpus mem_mb
     cpus="$(nproc)"
     mem_mb="$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.85}' /proc/meminfo)"
-    cat >"$ETC/slurm.conf" <<EOF
+    cat >"$ETC/slurm.conf.new" <<EOF
 # Written by cluster/local_slurm.sh: one node on 127.0.0.1, full accounting through slurmdbd.
 ClusterName=$CLUSTER
 SlurmctldHost=$NODE(127.0.0.1)
@@ -111,10 +115,27 @@ AccountingStorageTRES=gres/gpu
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
 JobCompType=jobcomp/none
+# sacct shows the plugin's per-job comment (rule_<rule>_wildcards_...): which rule a job ran.
+AccountingStoreFlags=job_comment
 GresTypes=gpu
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
+    # Daemons started with an older slurm.conf restart (in start_slurm) to read this one.
+    if cmp -s "$ETC/slurm.conf.new" "$ETC/slurm.conf"; then
+        rm "$ETC/slurm.conf.new"
+    else
+        mv "$ETC/slurm.conf.new" "$ETC/slurm.conf"
+        CONF_CHANGED=1
+    fi
+    if [[ -L "$DEFAULT_CONF" && "$(readlink "$DEFAULT_CONF")" == "$ETC/slurm.conf" ]]; then
+        :
+    elif [[ -e "$DEFAULT_CONF" || -L "$DEFAULT_CONF" ]]; then
+        die "$DEFAULT_CONF exists (another SLURM set-up?): move it away to use the local test cluster"
+    else
+        mkdir -p "$(dirname "$DEFAULT_CONF")"
+        ln -s "$ETC/slurm.conf" "$DEFAULT_CONF"
+    fi
     # A stand-in GPU: SLURM schedules it and sets CUDA_VISIBLE_DEVICES; there is no CUDA behind it.
     echo "NodeName=$NODE Name=gpu File=/dev/null" >"$ETC/gres.conf"
     local password
@@ -193,6 +214,10 @@ start_slurmdbd() {
 }
 
 start_slurm() {
+    if [[ $CONF_CHANGED -eq 1 ]]; then
+        stop_pid slurmd
+        stop_pid slurmctld
+    fi
     alive "$RUN/slurmctld.pid" || slurmctld -f "$SLURM_CONF"
     wait_for 30 slurmctld timeout 10 scontrol ping
     alive "$RUN/slurmd.pid" || slurmd -f "$SLURM_CONF"
@@ -234,6 +259,9 @@ stop_pid() { # stop_pid <name>: SIGTERM by pid file, wait, then SIGKILL
 
 down() {
     for name in slurmd slurmctld slurmdbd mariadb munged; do stop_pid "$name"; done
+    if [[ -L "$DEFAULT_CONF" && "$(readlink "$DEFAULT_CONF")" == "$ETC/slurm.conf" ]]; then
+        rm "$DEFAULT_CONF"
+    fi
     say "down (state kept in $SCRATCH)"
 }
 
