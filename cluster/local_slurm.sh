@@ -37,8 +37,9 @@ die() {
     exit 1
 }
 
-alive() { # alive <pid file>: the process it names is running
-    [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() { # alive <daemon>: its pid file names a running process of that name (not a reused pid)
+    local file="$RUN/$1.pid"
+    [[ -s "$file" ]] && [[ "$(cat "/proc/$(cat "$file")/comm" 2>/dev/null)" == "$1" ]]
 }
 
 wait_for() { # wait_for <seconds> <what> <command...>
@@ -163,7 +164,7 @@ EOF
 }
 
 start_munge() {
-    alive "$RUN/munged.pid" && return 0
+    alive munged && return 0
     local dir="$SCRATCH/munge"
     [[ -s "$dir/munge.key" ]] || mungekey --create --keyfile="$dir/munge.key" --bits=1024
     chown -R munge:munge "$dir"
@@ -180,16 +181,16 @@ start_munge() {
 db() { mariadb --socket="$DB_SOCKET" -uroot "$@"; }
 
 start_mariadb() {
-    alive "$RUN/mariadb.pid" && return 0
+    alive mariadbd && return 0
     chown mysql:mysql "$DB_DIR"
     if [[ ! -d "$DB_DIR/data/mysql" ]]; then
         mariadb-install-db --user=mysql --datadir="$DB_DIR/data" --auth-root-authentication-method=socket \
             --skip-test-db >"$LOG/mariadb-install.log" 2>&1 || die "mariadb-install-db failed: $LOG/mariadb-install.log"
     fi
-    touch "$RUN/mariadb.pid" "$LOG/mariadb.log" && chown mysql "$RUN/mariadb.pid" "$LOG/mariadb.log"
+    touch "$RUN/mariadbd.pid" "$LOG/mariadb.log" && chown mysql "$RUN/mariadbd.pid" "$LOG/mariadb.log"
     # The socket goes in a folder mysql owns; TCP on loopback only, on a port of its own.
     runuser -u mysql -- mariadbd --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCKET" \
-        --pid-file="$RUN/mariadb.pid" --log-error="$LOG/mariadb.log" --bind-address=127.0.0.1 \
+        --pid-file="$RUN/mariadbd.pid" --log-error="$LOG/mariadb.log" --bind-address=127.0.0.1 \
         --port="$DB_PORT" --skip-name-resolve --innodb-buffer-pool-size=32M \
         --performance-schema=OFF </dev/null >/dev/null 2>&1 &
     wait_for 60 MariaDB db -e "SELECT 1"
@@ -205,7 +206,7 @@ EOF
 }
 
 start_slurmdbd() {
-    alive "$RUN/slurmdbd.pid" && return 0
+    alive slurmdbd && return 0
     chmod 600 "$ETC/slurmdbd.conf"
     # slurmdbd reads slurmdbd.conf from the folder of $SLURM_CONF.
     slurmdbd
@@ -218,9 +219,9 @@ start_slurm() {
         stop_pid slurmd
         stop_pid slurmctld
     fi
-    alive "$RUN/slurmctld.pid" || slurmctld -f "$SLURM_CONF"
+    alive slurmctld || slurmctld -f "$SLURM_CONF"
     wait_for 30 slurmctld timeout 10 scontrol ping
-    alive "$RUN/slurmd.pid" || slurmd -f "$SLURM_CONF"
+    alive slurmd || slurmd -f "$SLURM_CONF"
     wait_for 60 "the node" node_idle
     wait_for 30 sacct timeout 10 sacct -n -X -S now
 }
@@ -242,7 +243,7 @@ up() {
 
 stop_pid() { # stop_pid <name>: SIGTERM by pid file, wait, then SIGKILL
     local file="$RUN/$1.pid"
-    alive "$file" || return 0
+    alive "$1" || return 0
     local pid
     pid="$(cat "$file")"
     kill "$pid" 2>/dev/null || true
@@ -258,7 +259,7 @@ stop_pid() { # stop_pid <name>: SIGTERM by pid file, wait, then SIGKILL
 }
 
 down() {
-    for name in slurmd slurmctld slurmdbd mariadb munged; do stop_pid "$name"; done
+    for name in slurmd slurmctld slurmdbd mariadbd munged; do stop_pid "$name"; done
     if [[ -L "$DEFAULT_CONF" && "$(readlink "$DEFAULT_CONF")" == "$ETC/slurm.conf" ]]; then
         rm "$DEFAULT_CONF"
     fi
@@ -268,8 +269,8 @@ down() {
 status() {
     export PATH="$PATH:/usr/sbin:/sbin"
     local ok=0
-    for name in munged mariadb slurmdbd slurmctld slurmd; do
-        if alive "$RUN/$name.pid"; then
+    for name in munged mariadbd slurmdbd slurmctld slurmd; do
+        if alive "$name"; then
             echo "$name: running (pid $(cat "$RUN/$name.pid"))"
         else
             echo "$name: stopped"

@@ -221,6 +221,8 @@ def test_every_cluster_job_submitted_and_completed_once(cluster_run, tmp_path):
         per_rule[rule] = per_rule.get(rule, 0) + 1
     assert per_rule == remote
     assert [job["state"] for job in jobs].count("FAILED") == 1
+    # Device auto without cluster.gpu_nodes: no job asked for a GPU.
+    assert not [job for job in jobs if "gpu" in job["tres"]]
     assert len(jobs) == sum(remote.values()) + 1
     first_ids = {job["id"] for job in cluster_run["first_jobs"]}
     resubmitted = {job["job"] for job in jobs if job["id"] not in first_ids}
