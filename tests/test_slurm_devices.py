@@ -3,7 +3,8 @@
 The device pool is exercised with real processes and a stand-in device list (CUDA_VISIBLE_DEVICES
 "0,1,2" on a machine without GPUs): concurrent jobs hold distinct devices, a job waits while too few
 are free, and under SLURM the scheduler's allocation is left alone. The GPU rules' commands come
-from a real Snakemake dry run: one GPU through the pool, N > 1 under torchrun.
+from a real Snakemake dry run: one GPU through the pool, N > 1 under torchrun. A job given a GPU
+that torch cannot use warns (device auto) or fails (cuda), naming CUDA_VISIBLE_DEVICES.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import pytest
+import torch
 import yaml
 
+from albar.train import TrainingError, pick_device
+from benchmark.tracking.sam import TrackerSetupError, resolve_device
 from benchmark.workflow import PROJECT_ROOT, SNAKEFILE
 from tests.test_workflow_smoke import SMOKE_CONFIG
 
@@ -122,3 +128,24 @@ def test_gpu_rules_commands_follow_the_config(tmp_path):
     assert "--run-name vanilla --seed 0" in multi
     assert "python -m benchmark.devices --gpus 1 -- python -m albar.predict" in multi
     assert "gpu=2" in multi  # the resource Snakemake (and SLURM's --gpus) sees
+
+
+def test_a_job_given_a_gpu_torch_cannot_use_is_told_so(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available: nothing falls back")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.warns(RuntimeWarning, match=r"training.device is auto and torch sees no CUDA"):
+        assert pick_device("auto") == torch.device("cpu")
+    with pytest.warns(RuntimeWarning, match=r"\(CUDA_VISIBLE_DEVICES=0 was allocated"):
+        assert resolve_device("auto", "tracking.sam.device") == torch.device("cpu")
+    with pytest.raises(
+        TrainingError, match=r"CUDA_VISIBLE_DEVICES=0 was allocated.*use auto or cpu"
+    ):
+        pick_device("cuda")
+    with pytest.raises(TrackerSetupError, match=r"tracking.sam.device is 'cuda' but torch sees no"):
+        resolve_device("cuda", "tracking.sam.device")
+    # Without an allocation, auto falls back quietly, as it always has.
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pick_device("auto") == torch.device("cpu")
