@@ -40,7 +40,13 @@ from albar.data import (
     read_manifest_entries,
 )
 from albar.models import model_spec
-from albar.train import TrainingError, augmentation, load_checkpoint, model_from_checkpoint
+from albar.train import (
+    TrainingError,
+    augmentation,
+    load_checkpoint,
+    model_from_checkpoint,
+    pick_device,
+)
 from benchmark.atomic import write_csv_atomic
 
 PROBABILITY_DECIMALS = 6
@@ -194,11 +200,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     try:
         config = config_from_args(args)
-        device = (
-            "cuda"
-            if torch.cuda.is_available() and config.get("training", {}).get("device") != "cpu"
-            else "cpu"
-        )
+        device = pick_device(config.get("training", {}).get("device", "auto")).type
         predict_run(
             checkpoint_path=args.checkpoint,
             manifest_path=args.manifest,

@@ -104,12 +104,14 @@ def augmentation(training: dict, spec) -> Augmentation:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    from benchmark.devices import no_cuda_note, warn_cpu_fallback
+
     if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(
-            "training.device is cuda but no CUDA device is visible; use auto or cpu"
-        )
+        raise TrainingError(f"training.device is cuda but {no_cuda_note()}; use auto or cpu")
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", local_rank)
+    if name == "auto":
+        warn_cpu_fallback("training.device")
     return torch.device("cpu")
 
 

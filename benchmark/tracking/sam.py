@@ -173,12 +173,15 @@ def load_sam(model_type: str, checkpoint: str | None) -> tuple[Sam, str]:
 
 
 def resolve_device(requested: str, key: str) -> torch.device:
+    from benchmark.devices import no_cuda_note, warn_cpu_fallback
+
     if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        warn_cpu_fallback(key)
+        return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise TrackerSetupError(
-            f"{key} is 'cuda' but torch sees no CUDA device; set it to auto or cpu"
-        )
+        raise TrackerSetupError(f"{key} is 'cuda' but {no_cuda_note()}; set it to auto or cpu")
     return torch.device(requested)
 
 

@@ -30,9 +30,25 @@ def review_files(wildcards):
     return [f"{folder}/{name}" for name in names if os.path.exists(f"{folder}/{name}")]
 
 
+def wants_gpu(device):
+    """A job asks for GPUs when its device is cuda, or auto where the GPU rules run on GPU nodes
+    (cluster.gpu_nodes: a SLURM GPU partition, a GPU machine)."""
+    return device == "cuda" or (device == "auto" and config["cluster"]["gpu_nodes"])
+
+
+def gpu_launcher(gpus):
+    """How a job with `gpus` devices starts python: plainly without GPUs; else through the device
+    pool (distinct devices for concurrent jobs on one machine), under torchrun for N > 1.
+    """
+    if gpus == 0:
+        return "python"
+    python = f"torchrun --standalone --nproc_per_node {gpus}" if gpus > 1 else "python"
+    return f"python -m benchmark.devices --gpus {gpus} -- {python}"
+
+
 def tracker_gpus(wildcards):
     settings = config["tracking"][wildcards.tracker]
-    return int(wildcards.tracker in GPU_TRACKERS and settings["device"] == "cuda")
+    return int(wildcards.tracker in GPU_TRACKERS and wants_gpu(settings["device"]))
 
 
 def qc_shard_files(wildcards):
@@ -105,4 +121,21 @@ def run_bank(wildcards):
 
 
 def run_gpus(wildcards):
-    return 1 if RUN_TRAINING[wildcards.run]["device"] == "cuda" else 0
+    """Prediction: one GPU when the run's device asks for one."""
+    return int(wants_gpu(RUN_TRAINING[wildcards.run]["device"]))
+
+
+def train_gpus(wildcards):
+    """Training: cluster.train_gpus GPUs (DDP under torchrun) when the run's device asks for GPUs."""
+    return run_gpus(wildcards) * config["cluster"]["train_gpus"]
+
+
+def bank_gpus():
+    return int(wants_gpu(config["training"]["device"]))
+
+
+def injected_failure(wildcards):
+    """TEST ONLY (cluster.inject_failure): the named run's training jobs fail before training."""
+    if wildcards.run != config["cluster"]["inject_failure"]:
+        return ""
+    return "echo 'injected failure (cluster.inject_failure)' >&2; exit 1; "

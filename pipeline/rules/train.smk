@@ -56,12 +56,13 @@ rule build_stillmix_bank:
         "../../envs/torch.yaml"
     threads: config["threads"]["train"]
     resources:
-        gpu=1 if config["training"]["device"] == "cuda" else 0,
+        gpu=bank_gpus(),
     params:
         job=lambda wildcards: json.dumps(BANK_JOBS[wildcards.bank_hash], sort_keys=True),
         device=config["training"]["device"],
+        launch=gpu_launcher(bank_gpus()),
     shell:
-        "python -m albar.bank --bank-json {params.job:q} --seed {wildcards.seed} "
+        "{params.launch} -m albar.bank --bank-json {params.job:q} --seed {wildcards.seed} "
         "--manifest {input.manifest} --out {output.bank} --device {params.device} "
         "--threads {threads} > {log} 2>&1"
 
@@ -82,13 +83,16 @@ rule train_model:
         "../../envs/torch.yaml"
     threads: config["threads"]["train"]
     resources:
-        gpu=run_gpus,
+        gpu=train_gpus,
     params:
         cfg=run_config_json,
         bank=lambda wildcards, input: f"--bank {input.bank}" if input.bank else "",
         out=lambda wildcards, output: os.path.dirname(output.checkpoint),
+        launch=lambda wildcards: gpu_launcher(train_gpus(wildcards)),
+        fail=injected_failure,
     shell:
-        "python -m albar.train --config-json {params.cfg:q} --run {wildcards.run} "
+        # --run-name, not --run: torchrun's own parser would take --run for its --run-path
+        "{params.fail}{params.launch} -m albar.train --config-json {params.cfg:q} --run-name {wildcards.run} "
         "--seed {wildcards.seed} --manifest {input.manifest} --out {params.out} {params.bank} "
         "--threads {threads} > {log} 2>&1"
 
@@ -114,6 +118,7 @@ rule predict_items:
     resources:
         gpu=run_gpus,
     params:
+        launch=lambda wildcards: gpu_launcher(run_gpus(wildcards)),
         cfg=json.dumps(
             {
                 "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
@@ -124,7 +129,7 @@ rule predict_items:
         out=lambda wildcards, output: os.path.dirname(output.iid),
         results=lambda wildcards, input: os.path.dirname(input.manifest),
     shell:
-        "python -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
+        "{params.launch} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
         "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
         "--out {params.out} --threads {threads} > {log} 2>&1"
 
