@@ -56,8 +56,8 @@ from albar.runs import (
     find_run,
     run_uses_bank,
 )
-from benchmark.atomic import atomic_path, write_text_atomic
-from benchmark.safe_torch import load_torch_file, tensor_state_dict
+from benchmark.atomic import write_text_atomic
+from benchmark.safe_torch import load_torch_file, save_torch_file, tensor_state_dict
 
 STATE_DIR = "state"
 LOG_TERMS = ("loss", "ce", "static_ce", "neg_entropy", "gp", "static_max_prob", "accuracy")
@@ -149,8 +149,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp_dtype) -> float
 
 
 def save_atomic(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    save_torch_file(obj, path)
 
 
 def rng_states() -> dict:

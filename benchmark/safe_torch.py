@@ -15,6 +15,7 @@ holding strings or numbers is a one-line error naming the file instead of an Att
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -23,8 +24,21 @@ from pathlib import Path
 
 import torch
 
+from benchmark.atomic import write_bytes_atomic
+
 _GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)")
 MESSAGE_DETAIL_CHARS = 160
+
+
+def save_torch_file(obj: object, path: str | os.PathLike) -> None:
+    """`torch.save` with the same bytes for the same object, written atomically.
+
+    torch.save names the records inside its zip after the file it writes to, so saving straight to
+    a temporary file (with its random name) gives every save other bytes; saving to a buffer gives
+    the fixed record name `archive` whatever the destination."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 class TorchFileError(ValueError):

@@ -35,9 +35,8 @@ from segment_anything.modeling import (
 )
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from benchmark.atomic import atomic_path
 from benchmark.masks import ActorMasks
-from benchmark.safe_torch import load_torch_file, tensor_state_dict
+from benchmark.safe_torch import load_torch_file, save_torch_file, tensor_state_dict
 from benchmark.tracking import TrackerSetupError, to_actor_masks
 from benchmark.tracking.tubes import ActorPrompt, VideoPlan, clean_up, run_plan
 
@@ -98,8 +97,7 @@ def save_tiny_sam(path: str | Path, seed: int = 0) -> str:
         model = build_tiny_sam()
     finally:
         torch.random.set_rng_state(generator_state)
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_torch_file(model.state_dict(), path)
     return file_sha256(path)
 
 

@@ -15,14 +15,12 @@ only (`python -m benchmark.tracking make-tiny-sam2 PATH`).
 from __future__ import annotations
 
 import importlib.util
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from benchmark.atomic import write_bytes_atomic
-from benchmark.safe_torch import load_torch_file
+from benchmark.safe_torch import load_torch_file, save_torch_file
 from benchmark.tracking import TrackerSetupError
 
 RELEASE_2_1 = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
@@ -196,11 +194,7 @@ def save_tiny_sam2(path: str | Path, seed: int = 0) -> str:
         predictor = build_predictor("tiny_test", "cpu")
     finally:
         torch.random.set_rng_state(generator_state)
-    # Saved through a buffer: torch.save names the archive's records after the file it writes,
-    # and a temporary file's random name would make every checkpoint's bytes differ.
-    buffer = io.BytesIO()
-    torch.save({"model": predictor.state_dict()}, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    save_torch_file({"model": predictor.state_dict()}, path)
     return file_sha256(path)
 
 
