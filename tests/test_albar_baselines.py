@@ -523,3 +523,37 @@ def test_a_missing_mask_folder_is_a_clear_error(dataset, tmp_path):
             masks_dir=tmp_path / "nowhere",
             log=lambda _: None,
         )
+
+
+# --- boxes of training videos (dataset.training_boxes_csv) -------------------------------------
+
+
+def test_training_boxes_are_added_for_train_videos_without_boxes(dataset, tmp_path):
+    from benchmark.datasets.generic import IngestError
+    from benchmark.ingest import add_training_boxes
+
+    _, results = dataset
+    manifest = pd.read_csv(results / "manifest.csv", dtype={"video_id": str, "source_name": str})
+    boxes = pd.read_parquet(results / "boxes.parquet")
+    train = manifest.loc[manifest["split"] == "train", "video_id"].tolist()
+    rows = [(train[0], 0, 0, 1.0, 2.0, 10.0, 12.0), (train[0], 1, 0, 2.0, 2.0, 11.0, 12.0),
+            (train[1], 0, 0, 3.0, 3.0, 9.0, 9.0)]  # fmt: skip
+    path = tmp_path / "detections.csv"
+    pd.DataFrame(rows, columns=["video", "frame", "actor", "x1", "y1", "x2", "y2"]).to_csv(
+        path, index=False
+    )
+    # a dataset without boxes of its training videos gets the file's
+    without = boxes[~boxes["video_id"].isin(train[:1])].reset_index(drop=True)
+    merged, report = add_training_boxes(without, manifest, str(path))
+    assert report == {"videos": 1, "boxes": 2, "kept_own": 1}  # train[1] keeps its own boxes
+    added = merged[merged["video_id"] == train[0]]
+    assert added[["frame", "x1", "y2"]].values.tolist() == [[0, 1.0, 12.0], [1, 2.0, 12.0]]
+    assert len(merged) == len(without) + 2
+    test_video = manifest.loc[manifest["split"] == "test", "video_id"].iloc[0]
+    columns = ["video", "frame", "actor", "x1", "y1", "x2", "y2"]
+    pd.DataFrame([(test_video, 0, 0, 1, 1, 5, 5)], columns=columns).to_csv(path, index=False)
+    with pytest.raises(IngestError, match="detections.csv: boxes for 1 videos outside the train"):
+        add_training_boxes(boxes, manifest, str(path))
+    pd.DataFrame([("nope", 0, 0, 1, 1, 5, 5)], columns=columns).to_csv(path, index=False)
+    with pytest.raises(IngestError, match="detections.csv: 1 videos not in the manifest"):
+        add_training_boxes(boxes, manifest, str(path))
