@@ -326,18 +326,26 @@ def train_run(
     mask_reader, scenes, num_scenes = _method_inputs(
         method, run, masks_dir, scene_labels_path, training
     )
-    head_prefix = spec.head_prefix
+    # methods with a head of their own (SDN's scene head) read the features the action head sees
+    feature_dim = (
+        feature_width(head_module(model, spec.head_prefix)) if method.uses_scenes else None
+    )
     context = MethodContext(
         num_classes,
         spec.mean,
         spec.std,
-        head=head_prefix,
-        feature_dim=feature_width(head_module(model, head_prefix)),
+        head=spec.head_prefix,
+        feature_dim=feature_dim,
         num_scenes=num_scenes,
     )
     method.setup(context, bank=bank)
     extra = method.trainable()
     if extra is not None:
+        if dist_ctx.world > 1:  # its gradients would not be all-reduced: say so, do not diverge
+            raise TrainingError(
+                f"run {run['name']!r} ({run['method']}): a method with its own trained head "
+                "runs in one process only; train it without torchrun"
+            )
         extra.to(device)
 
     aug = augmentation(training, spec)
