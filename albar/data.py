@@ -237,9 +237,16 @@ def _to_float(frames: np.ndarray) -> torch.Tensor:
 
 
 def train_transform(
-    frames: np.ndarray, aug: Augmentation, rng: np.random.Generator
-) -> torch.Tensor:
-    """Random resized crop + flip, the same for every frame: (T, H, W, 3) uint8 -> (3, T, S, S)."""
+    frames: np.ndarray,
+    aug: Augmentation,
+    rng: np.random.Generator,
+    mask: np.ndarray | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Random resized crop + flip, the same for every frame: (T, H, W, 3) uint8 -> (3, T, S, S).
+
+    mask: (T, H, W) bool actor masks of the same frames; then returns (clip, (1, T, S, S) float
+    0/1 mask) with the same crop and flip (nearest-neighbour resize keeps it binary).
+    """
     clip = _to_float(frames)
     height, width = clip.shape[-2:]
     area = height * width
@@ -262,7 +269,19 @@ def train_transform(
     )
     if flip:
         clip = clip.flip(-1)
-    return _normalise(clip, aug)
+    if mask is None:
+        return _normalise(clip, aug)
+    if mask.shape != frames.shape[:3]:
+        raise DataError(
+            f"actor masks {mask.shape} do not match the clip's frames {frames.shape[:3]}"
+        )
+    cut = torch.from_numpy(np.ascontiguousarray(mask[:, top : top + crop_h, left : left + crop_w]))
+    cut = F.interpolate(
+        cut.float().unsqueeze(1), size=(aug.crop_size, aug.crop_size), mode="nearest"
+    )  # (T, 1, S, S)
+    if flip:
+        cut = cut.flip(-1)
+    return _normalise(clip, aug), cut.permute(1, 0, 2, 3).contiguous()
 
 
 def eval_transforms(frames: np.ndarray, aug: Augmentation, crops: int = 1) -> torch.Tensor:
@@ -303,8 +322,51 @@ def sample_seed(seed: int, epoch: int, key: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, epoch, zlib.crc32(key.encode("utf-8"))])
 
 
+class ActorMaskReader:
+    """Actor masks of training videos from one mask source, `<masks_dir>/<video_id>.json.gz`
+    (docs/contracts.md "Masks"), as (T, H, W) bool per video; optionally kept in memory."""
+
+    def __init__(self, masks_dir: str | os.PathLike, cache: bool) -> None:
+        self.masks_dir, self.cache = Path(masks_dir), cache
+        self._masks: dict[str, np.ndarray] = {}
+
+    def video(self, video_id: str) -> np.ndarray:
+        from benchmark.masks import MaskFileError, read_actor_masks
+
+        if video_id in self._masks:
+            return self._masks[video_id]
+        path = self.masks_dir / f"{video_id}.json.gz"
+        try:
+            masks = read_actor_masks(path).foreground()
+        except MaskFileError as error:
+            raise DataError(
+                f"{error} (training video {video_id}: the run's actor_masks source must cover the "
+                "train split; add train to tracking.splits for box or tracker sources)"
+            ) from None
+        if self.cache:
+            self._masks[video_id] = masks
+        return masks
+
+    def clip(self, video_id: str, indices: Sequence[int], frames: np.ndarray) -> np.ndarray:
+        """The masks of the clip's frames (indices into the video), checked against the frames."""
+        masks = self.video(video_id)
+        if masks.shape[1:] != frames.shape[1:3]:
+            raise DataError(
+                f"{self.masks_dir / video_id}.json.gz: masks are {masks.shape[1:]}, the video's "
+                f"frames {frames.shape[1:3]}; rebuild the masks of this video"
+            )
+        # a mask file lists every frame of the video; a shorter one has no mask past its end
+        padded = [min(i, masks.shape[0] - 1) for i in indices]
+        return masks[padded] if masks.shape[0] else np.zeros(frames.shape[:3], dtype=bool)
+
+
 class TrainClips(torch.utils.data.Dataset):
-    """Augmented training clips; item i of epoch e is a pure function of (seed, e, video_id)."""
+    """Augmented training clips; item i of epoch e is a pure function of (seed, e, video_id).
+
+    With `masks` (an ActorMaskReader) or `scenes` (video_id -> scene index) an item is
+    (clip, label, index, extras) with extras {"masks": (1, T, S, S), "scenes": scene}: the masks of
+    the same frames with the same crop and flip; without them (clip, label, index).
+    """
 
     def __init__(
         self,
@@ -313,6 +375,8 @@ class TrainClips(torch.utils.data.Dataset):
         aug: Augmentation,
         seed: int,
         reader: FrameReader,
+        masks: ActorMaskReader | None = None,
+        scenes: dict[str, int] | None = None,
     ) -> None:
         self.entries, self.clip, self.aug, self.seed, self.reader = (
             list(entries),
@@ -321,6 +385,14 @@ class TrainClips(torch.utils.data.Dataset):
             seed,
             reader,
         )
+        self.masks, self.scenes = masks, scenes
+        if scenes is not None:
+            missing = [e.key for e in self.entries if e.key not in scenes]
+            if missing:
+                raise DataError(
+                    f"scene labels lack {len(missing)} training videos, e.g. {missing[:3]}; "
+                    "rebuild the scene labels for this manifest"
+                )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -329,12 +401,29 @@ class TrainClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+    def __getitem__(self, index: int) -> tuple:
         entry = self.entries[index]
         rng = np.random.default_rng(sample_seed(self.seed, self.epoch, entry.key))
-        frames = self.reader.clip(entry, lambda n: train_clip_indices(n, self.clip, rng))
+        chosen: list[int] = []
+
+        def pick(n: int) -> list[int]:
+            chosen[:] = train_clip_indices(n, self.clip, rng)
+            return chosen
+
+        frames = self.reader.clip(entry, pick)
+        if self.masks is None and self.scenes is None:
+            with single_threaded():
+                return train_transform(frames, self.aug, rng), entry.label, index
+        extras: dict = {}
         with single_threaded():
-            return train_transform(frames, self.aug, rng), entry.label, index
+            if self.masks is None:
+                clip = train_transform(frames, self.aug, rng)
+            else:
+                actor = self.masks.clip(entry.key, chosen, frames)
+                clip, extras["masks"] = train_transform(frames, self.aug, rng, mask=actor)
+        if self.scenes is not None:
+            extras["scenes"] = self.scenes[entry.key]
+        return clip, entry.label, index, extras
 
 
 class EvalClips(torch.utils.data.Dataset):

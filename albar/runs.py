@@ -74,3 +74,66 @@ def bank_relpath(config: dict, run: dict, seed: int) -> Path:
     """_stillmix_bank/<bank_hash>/seed<k>/bank.pt, relative to the runs folder."""
     settings = bank_settings(run, effective_training(config, run)["crop_size"])
     return Path(BANK_DIR) / bank_hash(settings) / f"seed{seed}" / "bank.pt"
+
+
+# --- actor masks and scene labels of the training videos (ActorCutMix, SDN) -----------------------
+
+MASK_METHODS = ("actorcutmix", "sdn")
+SCENE_METHODS = ("sdn",)
+SCENE_DIR = "_scene_labels"
+
+
+def run_mask_source(run: dict) -> str | None:
+    """The mask source whose training-video masks the run loads with its clips, or None."""
+    return run.get("actor_masks") if run["method"] in MASK_METHODS else None
+
+
+def check_run_masks(config: dict, run: dict) -> None:
+    """The run's mask source must exist for this dataset and cover the train split."""
+    source = run_mask_source(run)
+    if source is None:
+        return
+    kind = config["dataset"]["kind"]
+    if source == "truth":
+        if kind not in ("synthetic", "hmdb51"):
+            raise RunConfigError(
+                f"run {run['name']!r}: actor_masks truth, but dataset kind {kind!r} has no true "
+                "masks; use box_first (with boxes of the training videos) or a tracker"
+            )
+        return
+    built = list(config["masks"]["sources"]) + list(config["tracking"]["trackers"])
+    if source not in built:
+        raise RunConfigError(
+            f"run {run['name']!r}: actor_masks {source!r} is not built; add it to "
+            "masks.sources (box_first, box_union) or tracking.trackers"
+        )
+    if "train" not in config["tracking"]["splits"]:
+        raise RunConfigError(
+            f"run {run['name']!r}: actor_masks {source!r} needs masks of the training videos; "
+            "add train to tracking.splits (and boxes of the training videos)"
+        )
+
+
+def scene_labels_relpath(run: dict) -> Path | None:
+    """_scene_labels/<key>.csv, relative to the runs folder: planted.csv or places365-<hash>.csv."""
+    if run["method"] not in SCENE_METHODS:
+        return None
+    if run["scene_source"] == "planted":
+        return Path(SCENE_DIR) / "planted.csv"
+    settings = {"weights": run["scene_weights"], "arch": run["scene_arch"]}
+    return Path(SCENE_DIR) / f"places365-{bank_hash(settings)}.csv"
+
+
+def check_run_scenes(config: dict, run: dict) -> None:
+    if run["method"] not in SCENE_METHODS:
+        return
+    if run["scene_source"] == "planted" and config["dataset"]["kind"] != "synthetic":
+        raise RunConfigError(
+            f"run {run['name']!r}: scene_source planted exists only for the synthetic dataset; "
+            "set scene_source: places365 and scene_weights (a Places365 ResNet state dict)"
+        )
+    if run["scene_source"] == "places365" and not run.get("scene_weights"):
+        raise RunConfigError(
+            f"run {run['name']!r}: scene_source places365 needs scene_weights (a local Places365 "
+            "ResNet state dict)"
+        )

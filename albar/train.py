@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from albar.data import (
+    ActorMaskReader,
     Augmentation,
     ClipSettings,
     EpochBatches,
@@ -48,19 +49,32 @@ from albar.data import (
 )
 from albar.distributed import DistributedContext, convert_batchnorm, init_distributed
 from albar.methods import MethodContext, build_method
+from albar.methods.sdn import feature_width, head_module
 from albar.models import build_model, model_spec
 from albar.runs import (
     RunConfigError,
     bank_relpath,
     effective_training,
     find_run,
+    run_mask_source,
     run_uses_bank,
+    scene_labels_relpath,
 )
 from benchmark.atomic import write_text_atomic
 from benchmark.safe_torch import load_torch_file, save_torch_file, tensor_state_dict
 
 STATE_DIR = "state"
-LOG_TERMS = ("loss", "ce", "static_ce", "neg_entropy", "gp", "static_max_prob", "accuracy")
+LOG_TERMS = (
+    "loss",
+    "ce",
+    "static_ce",
+    "neg_entropy",
+    "gp",
+    "static_max_prob",
+    "scene_ce",
+    "scene_accuracy",
+    "accuracy",
+)
 
 
 class TrainingError(ValueError):
@@ -252,6 +266,33 @@ def _load_bank(path: Path | None, crop_size: int, run_name: str) -> torch.Tensor
     return validate_bank(bank, path, crop_size)
 
 
+def _method_inputs(method, run: dict, masks_dir, scene_labels_path, training: dict):
+    """The actor-mask reader, scene labels and scene count a method asks for (else None)."""
+    mask_reader = scenes = num_scenes = None
+    if method.uses_masks:
+        if masks_dir is None:
+            raise TrainingError(
+                f"run {run['name']!r} uses actor masks: pass --masks (masks/<source>/)"
+            )
+        if not Path(masks_dir).is_dir():
+            raise TrainingError(
+                f"{masks_dir}: actor mask folder not found; build the {run.get('actor_masks')!r} "
+                "masks of the training videos first"
+            )
+        mask_reader = ActorMaskReader(masks_dir, cache=training["cache_videos"])
+    if method.uses_scenes:
+        from albar.scenes import read_scene_labels, scene_count
+
+        if scene_labels_path is None:
+            raise TrainingError(
+                f"run {run['name']!r} uses scene labels: pass --scenes (python -m albar.scenes)"
+            )
+        table = read_scene_labels(scene_labels_path)
+        scenes = dict(zip(table["video_id"], table["scene"].astype(int), strict=True))
+        num_scenes = scene_count(table)
+    return mask_reader, scenes, num_scenes
+
+
 def train_run(
     *,
     run: dict,
@@ -261,6 +302,8 @@ def train_run(
     manifest_path: str | os.PathLike,
     out_dir: str | os.PathLike,
     bank_path: str | os.PathLike | None = None,
+    masks_dir: str | os.PathLike | None = None,
+    scene_labels_path: str | os.PathLike | None = None,
     resume: bool = True,
     stop_after_epochs: int | None = None,
     log=print,
@@ -268,6 +311,8 @@ def train_run(
     """Train `run` for one seed into `out_dir`; returns the metrics dict (also written there).
 
     stop_after_epochs: return after that many epochs, as if killed (tests of resume).
+    masks_dir: masks/<source>/ of the run's actor_masks (methods that use masks);
+    scene_labels_path: the run's scene-label table (methods that use scene labels).
     """
     started = time.perf_counter()
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
@@ -309,11 +354,34 @@ def train_run(
 
     method = build_method(run)
     bank = _load_bank(bank_path, training["crop_size"], run["name"]) if method.uses_bank else None
-    method.setup(MethodContext(num_classes, spec.mean, spec.std), bank=bank)
+    mask_reader, scenes, num_scenes = _method_inputs(
+        method, run, masks_dir, scene_labels_path, training
+    )
+    # methods with a head of their own (SDN's scene head) read the features the action head sees
+    feature_dim = (
+        feature_width(head_module(model, spec.head_prefix)) if method.uses_scenes else None
+    )
+    context = MethodContext(
+        num_classes,
+        spec.mean,
+        spec.std,
+        head=spec.head_prefix,
+        feature_dim=feature_dim,
+        num_scenes=num_scenes,
+    )
+    method.setup(context, bank=bank)
+    extra = method.trainable()
+    if extra is not None:
+        if dist_ctx.world > 1:  # its gradients would not be all-reduced: say so, do not diverge
+            raise TrainingError(
+                f"run {run['name']!r} ({run['method']}): a method with its own trained head "
+                "runs in one process only; train it without torchrun"
+            )
+        extra.to(device)
 
     aug = augmentation(training, spec)
     reader = FrameReader(cache=training["cache_videos"])
-    dataset = TrainClips(train_entries, clip, aug, seed, reader)
+    dataset = TrainClips(train_entries, clip, aug, seed, reader, masks=mask_reader, scenes=scenes)
     sampler = EpochBatches(
         len(dataset), training["batch_size"], seed, dist_ctx.rank, dist_ctx.world
     )
@@ -335,8 +403,9 @@ def train_run(
     lr = training["lr"]
     if training["lr_reference_batch"]:
         lr = lr * training["batch_size"] / training["lr_reference_batch"]
+    parameters = list(model.parameters()) + ([] if extra is None else list(extra.parameters()))
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        parameters,
         lr=lr,
         betas=tuple(training["betas"]),
         weight_decay=training["weight_decay"],
@@ -371,6 +440,8 @@ def train_run(
         else:
             try:
                 _unwrap(model).load_state_dict(state["model"])
+                if extra is not None:
+                    extra.load_state_dict(state["method"])
                 optimizer.load_state_dict(state["optimizer"])
                 scheduler.load_state_dict(state["scheduler"])
                 scaler.load_state_dict(state["scaler"])
@@ -411,16 +482,18 @@ def train_run(
             leave=False,
             file=sys.stderr,
         )
-        for batch_index, (clips, labels, _) in enumerate(progress):
+        for batch_index, batch in enumerate(progress):
             compute_started = time.perf_counter()
             data_s += compute_started - fetch_started
-            clips = clips.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
+            clips = batch[0].to(device, non_blocking=True)
+            labels = batch[1].to(device, non_blocking=True)
+            # masks / scene labels, for the methods that asked for them (TrainClips' extras)
+            extras = {k: v.to(device) for k, v in batch[3].items()} if len(batch) > 3 else {}
             generator = torch.Generator().manual_seed(
                 stable_seed(seed, epoch, batch_index, dist_ctx.rank)
             )
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                result = method.step(model, clips, labels, generator)
+                result = method.step(model, clips, labels, generator, **extras)
             loss = result.loss
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -432,7 +505,7 @@ def train_run(
             scaler.scale(loss).backward()
             if training["grad_clip"]:
                 scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), training["grad_clip"])
+                nn.utils.clip_grad_norm_(parameters, training["grad_clip"])
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -466,8 +539,9 @@ def train_run(
             "seconds": seconds,
             "val_accuracy": None,
         }
-        if record["accuracy"] is not None:
-            record["accuracy"] *= 100.0
+        for name in ("accuracy", "scene_accuracy"):
+            if record[name] is not None:
+                record[name] *= 100.0
         if val_loader is not None and (epoch + 1) % training["eval_every"] == 0:
             record["val_accuracy"] = evaluate(_unwrap(model), val_loader, device, amp_dtype)
         history.append(record)
@@ -491,6 +565,7 @@ def train_run(
             save_atomic(
                 {
                     "model": _unwrap(model).state_dict(),
+                    "method": None if extra is None else extra.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
@@ -592,6 +667,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--out", help="run folder (default: <results>/<dataset>/runs/<run>/seed<k>)"
     )
     parser.add_argument("--bank", help="StillMix bank.pt (runs whose method uses the bank)")
+    parser.add_argument(
+        "--masks", help="masks/<source>/ of the run's actor_masks (default: under <results>)"
+    )
+    parser.add_argument(
+        "--scenes", help="scene-label table (default: runs/_scene_labels/<key>.csv)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch, OpenMP)")
     parser.add_argument("--no-resume", action="store_true", help="ignore state/last.pt")
     return parser.parse_args(argv)
@@ -619,6 +700,11 @@ def main(argv=None) -> int:
         bank = args.bank
         if bank is None and base is not None and run_uses_bank(run):
             bank = base / "runs" / bank_relpath(config, run, args.seed)
+        masks, scenes = args.masks, args.scenes
+        if masks is None and base is not None and run_mask_source(run):
+            masks = base / "masks" / run_mask_source(run)
+        if scenes is None and base is not None and scene_labels_relpath(run):
+            scenes = base / "runs" / scene_labels_relpath(run)
         train_run(
             run=run,
             training=training,
@@ -627,6 +713,8 @@ def main(argv=None) -> int:
             manifest_path=manifest,
             out_dir=out,
             bank_path=bank,
+            masks_dir=masks,
+            scene_labels_path=scenes,
             resume=not args.no_resume,
         )
     except (TrainingError, RunConfigError, ConfigError, ValueError) as error:

@@ -22,6 +22,44 @@ from benchmark.manifest import (
 from benchmark.runtime import set_threads
 
 
+def add_training_boxes(boxes, manifest, path) -> tuple:
+    """Boxes of training videos from `dataset.training_boxes_csv` (generic format), added for
+    train-split videos without boxes of their own. Returns (boxes, {videos, boxes, kept_own})."""
+    import pandas as pd
+
+    from benchmark.datasets.generic import BOX_CSV_COLUMNS, IngestError, _read_csv, require_file
+
+    path = require_file(path, "dataset.training_boxes_csv")
+    table = _read_csv(path, BOX_CSV_COLUMNS, "dataset.training_boxes_csv")
+    id_of = dict(zip(manifest["source_name"], manifest["video_id"], strict=True))
+    id_of.update({video_id: video_id for video_id in manifest["video_id"]})
+    unknown = sorted(set(table["video"]) - set(id_of))
+    if unknown:
+        raise IngestError(
+            f"{path}: {len(unknown)} videos not in the manifest, e.g. {unknown[:3]}; "
+            "name them by their source name or video id (dataset.training_boxes_csv)"
+        )
+    table = table.assign(video_id=table["video"].map(id_of))
+    split = manifest.set_index("video_id")["split"]
+    not_train = sorted(set(table.loc[table["video_id"].map(split) != "train", "video_id"]))
+    if not_train:
+        raise IngestError(
+            f"{path}: boxes for {len(not_train)} videos outside the train split, e.g. "
+            f"{not_train[:3]}; dataset.training_boxes_csv is for training videos only"
+        )
+    own = set(boxes["video_id"])
+    kept_own = sorted(set(table["video_id"]) & own)
+    extra = table[~table["video_id"].isin(own)][boxes.columns.tolist()]
+    extra = extra.astype({"frame": "int64", "actor": "int64"})
+    merged = pd.concat([boxes, extra], ignore_index=True)
+    report = {
+        "videos": int(extra["video_id"].nunique()),
+        "boxes": len(extra),
+        "kept_own": len(kept_own),
+    }
+    return merged, report
+
+
 def run_ingest(config: dict, threads: int = 1) -> IngestResult:
     """Ingest the dataset named by `config["dataset"]` and write the canonical tables."""
     dataset = config["dataset"]
@@ -39,6 +77,11 @@ def run_ingest(config: dict, threads: int = 1) -> IngestResult:
     started = time.perf_counter()
     result = adapter.ingest(settings, out_dir, **kwargs)
     manifest = write_manifest(out_dir / "manifest.csv", result.manifest)
+    if dataset.get("training_boxes_csv"):
+        result.boxes, added = add_training_boxes(
+            result.boxes, manifest, dataset["training_boxes_csv"]
+        )
+        result.report["training_boxes"] = added
     boxes, clipped = clip_boxes(validate_boxes(result.boxes, manifest), manifest)
     write_boxes(
         out_dir / "boxes.parquet", boxes, result.annotation_source

@@ -312,7 +312,7 @@ def test_frame_bank_keeps_confident_frames_at_the_clip_size():
 
 def test_unknown_method_or_parameter_names_the_run():
     with pytest.raises(ValueError, match="run 'x'.*unknown method"):
-        build_method({"name": "x", "method": "sdn"})
+        build_method({"name": "x", "method": "no_such_method"})
     with pytest.raises(ValueError, match="run 'x' \\(method vanilla\\)"):
         build_method({"name": "x", "method": "vanilla", "w_adv": 1.0})
     method = _method("stillmix", prob_aug=0.5, alpha=[200.0, 200.0], bank={})

@@ -7,10 +7,13 @@ is an error naming the run, and the defaults live only in pipeline/schemas/confi
 
 from __future__ import annotations
 
+from albar.methods.actorcutmix import ActorCutMix
 from albar.methods.albar import Albar, AlbarStillMix
 from albar.methods.augment import BackgroundErasing, Fame, Mixup, Vanilla
 from albar.methods.base import Method, MethodContext, StepResult
+from albar.methods.sdn import Sdn
 from albar.methods.stillmix import StillMix, StillMixRandom, stillmix_batch
+from albar.methods.videomix import VideoMix
 
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
@@ -23,6 +26,9 @@ METHODS: dict[str, type[Method]] = {
         BackgroundErasing,
         Fame,
         Mixup,
+        VideoMix,
+        ActorCutMix,
+        Sdn,
     )
 }
 RUN_KEYS = ("name", "method", "training")

@@ -21,6 +21,9 @@ class MethodContext:
     num_classes: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    head: str | None = None  # the model's head prefix (registry), for methods that read features
+    feature_dim: int | None = None  # the head's input width
+    num_scenes: int | None = None  # pseudo scene classes, for methods that use scene labels
 
 
 @dataclass
@@ -34,12 +37,19 @@ class Method:
 
     name: ClassVar[str]
     uses_bank: ClassVar[bool] = False
+    # the loop passes `masks=` (B, 1, T, H, W) actor masks / `scenes=` (B,) scene labels to step
+    uses_masks: ClassVar[bool] = False
+    uses_scenes: ClassVar[bool] = False
 
     def setup(self, context: MethodContext, bank: torch.Tensor | None = None) -> None:
         """Called once before training. bank: (N, H, W, 3) uint8 frames when `uses_bank`."""
         self.context = context
         if self.uses_bank and bank is None:
             raise ValueError(f"method {self.name!r} needs a StillMix frame bank")
+
+    def trainable(self) -> nn.Module | None:
+        """Parameters of the method's own (trained with the model, saved in the loop's state)."""
+        return None
 
     def set_epoch(self, epoch: int) -> None:
         """Called at the start of every epoch (0-based), for methods with a schedule."""

@@ -12,6 +12,12 @@ rule ingest_dataset:
             if HAS_TRUTH
             else []
         ),
+        # the planted factors (scene family, appearance, context shape) of every synthetic video
+        factors=(
+            f"{RESULTS}/synthetic_factors.csv"
+            if config["dataset"]["kind"] == "synthetic"
+            else []
+        ),
     log:
         f"{LOGS}/ingest_dataset.log",
     conda:

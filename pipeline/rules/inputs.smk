@@ -3,6 +3,7 @@
 # RUNS, BENCH, ...) when called: a params builder while its stage's rules are parsed, after that
 # stage's constants; an input function when the DAG is built, after every rule file.
 import os
+import shlex
 
 # Masks (masks.smk)
 
@@ -139,3 +140,45 @@ def injected_failure(wildcards):
     if wildcards.run != config["cluster"]["inject_failure"]:
         return ""
     return "echo 'injected failure (cluster.inject_failure)' >&2; exit 1; "
+
+
+def run_mask_shards(wildcards):
+    """The shard indexes of the run's actor_masks source (its training videos' masks)."""
+    source = run_mask_source(RUNS[wildcards.run])
+    if source is None:
+        return []
+    return expand(f"{RESULTS}/masks/{source}/shards/{{shard}}.csv", shard=SHARDS)
+
+
+def run_scene_labels(wildcards):
+    relpath = scene_labels_relpath(RUNS[wildcards.run])
+    return [] if relpath is None else f"{RESULTS}/runs/{relpath}"
+
+
+def run_extra_args(wildcards):
+    """--masks / --scenes of the methods that load actor masks or scene labels with each clip."""
+    run = RUNS[wildcards.run]
+    args = []
+    if run_mask_source(run):
+        args.append(f"--masks {RESULTS}/masks/{run_mask_source(run)}")
+    if scene_labels_relpath(run):
+        args.append(f"--scenes {RESULTS}/runs/{scene_labels_relpath(run)}")
+    return " ".join(args)
+
+
+def scene_factor_files(wildcards):
+    """Planted scene labels read the synthetic generator's factors table."""
+    if SCENE_JOBS[wildcards.scene_key]["source"] == "planted":
+        return f"{RESULTS}/synthetic_factors.csv"
+    return []
+
+
+def scene_job_args(wildcards):
+    job = SCENE_JOBS[wildcards.scene_key]
+    if job["source"] == "planted":
+        return f"--source planted --factors {RESULTS}/synthetic_factors.csv"
+    device = "cuda" if config["training"]["device"] == "cuda" else "cpu"
+    return (
+        f"--source places365 --weights {shlex.quote(job['weights'])} --arch {job['arch']} "
+        f"--device {device}"
+    )

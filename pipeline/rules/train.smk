@@ -5,15 +5,34 @@ from albar.runs import (
     bank_hash,
     bank_relpath,
     bank_settings,
+    check_run_masks,
+    check_run_scenes,
     effective_training,
     find_run,
+    run_mask_source,
     run_uses_bank,
+    scene_labels_relpath,
 )
 
 RUNS = {run["name"]: run for run in config["runs"]}
 find_run(config, config["runs"][0]["name"])  # fails early on repeated run names
 RUN_TRAINING = {name: effective_training(config, run) for name, run in RUNS.items()}
 RUN_SEEDS = [(name, seed) for name in RUNS for seed in RUN_TRAINING[name]["seeds"]]
+for (
+    _run
+) in RUNS.values():  # mask sources and scene labels a run needs: fail before the DAG
+    check_run_masks(config, _run)
+    check_run_scenes(config, _run)
+# every scene-label table a run uses, by file name: the run's scene settings are the job's params
+SCENE_JOBS = {
+    scene_labels_relpath(run).stem: {
+        "source": run["scene_source"],
+        "weights": run["scene_weights"],
+        "arch": run["scene_arch"],
+    }
+    for run in RUNS.values()
+    if scene_labels_relpath(run)
+}
 # every bank a run uses, by hash: the settings are the bank job's params (and rerun trigger)
 BANK_JOBS = {
     bank_hash(bank_settings(run, RUN_TRAINING[name]["crop_size"])): {
@@ -67,10 +86,32 @@ rule build_stillmix_bank:
         "--threads {threads} > {log} 2>&1"
 
 
+rule label_scenes:
+    input:
+        manifest=f"{RESULTS}/manifest.csv",
+        factors=scene_factor_files,
+    output:
+        labels=f"{RESULTS}/runs/_scene_labels/{{scene_key}}.csv",
+    log:
+        f"{LOGS}/label_scenes/{{scene_key}}.log",
+    wildcard_constraints:
+        scene_key=r"planted|places365-[0-9a-f]{12}",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]["train"]
+    params:
+        args=scene_job_args,
+    shell:
+        "python -m albar.scenes --manifest {input.manifest} --out {output.labels} {params.args} "
+        "--threads {threads} > {log} 2>&1"
+
+
 rule train_model:
     input:
         manifest=f"{RESULTS}/manifest.csv",
         bank=run_bank,
+        masks=run_mask_shards,
+        scenes=run_scene_labels,
     output:
         checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
         metrics=f"{RESULTS}/runs/{{run}}/seed{{seed}}/metrics.json",
@@ -87,6 +128,7 @@ rule train_model:
     params:
         cfg=run_config_json,
         bank=lambda wildcards, input: f"--bank {input.bank}" if input.bank else "",
+        extras=run_extra_args,
         out=lambda wildcards, output: os.path.dirname(output.checkpoint),
         launch=lambda wildcards: gpu_launcher(train_gpus(wildcards)),
         fail=injected_failure,
@@ -94,6 +136,7 @@ rule train_model:
         # --run-name, not --run: torchrun's own parser would take --run for its --run-path
         "{params.fail}{params.launch} -m albar.train --config-json {params.cfg:q} --run-name {wildcards.run} "
         "--seed {wildcards.seed} --manifest {input.manifest} --out {params.out} {params.bank} "
+        "{params.extras} "
         "--threads {threads} > {log} 2>&1"
 
 
