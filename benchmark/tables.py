@@ -11,7 +11,7 @@ real-data configs, `paper_comparison.csv` sets our figures beside the published 
 renderings beside it, and `scuba_vs_scufo.png` / `leakage_effect.png` are drawn from the same numbers.
 
 `python -m benchmark.tables --config config/default.yaml` is what the workflow's `summarise_results`
-rule runs; `python -m benchmark.metrics score ...` writes the same tables for runs trained elsewhere.
+rule runs; `python -m benchmark.scoring score ...` writes the same tables for runs trained elsewhere.
 """
 
 from __future__ import annotations
