@@ -52,9 +52,9 @@ def discover_benchmark(bench_dir: str | os.PathLike) -> dict[str, list[str]]:
     return {key: sorted(values) for key, values in found.items()}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m benchmark.scoring") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark.scoring",
+        prog=prog,
         description="Score prediction files against a built benchmark (see docs/results.md: scoring your own predictions).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmark.scoring") -> int:
+    args = build_parser(prog).parse_args(argv)
     set_threads(args.threads)
     start = time.perf_counter()
     found = discover_benchmark(args.bench_dir)
