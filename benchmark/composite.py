@@ -332,7 +332,7 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def validate_items(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
-    """Check an items table against pipeline/schemas/items.schema.yaml; return it typed."""
+    """Check an items table against benchmark/schemas/items.schema.yaml; return it typed."""
     try:
         frame = validate_rows(frame, _items_schema(), path, "items table")
     except BackgroundError as error:

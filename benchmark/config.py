@@ -1,7 +1,7 @@
 """Workflow configuration: YAML validated against the project's JSON schemas, defaults filled in.
 
-The schema is split by stage: `pipeline/schemas/config.schema.yaml` holds the top level and each
-stage owns `pipeline/schemas/config/<section>.schema.yaml`, merged in as `properties.<section>`. The
+The schema is split by stage: `benchmark/schemas/config.schema.yaml` holds the top level and each
+stage owns `benchmark/schemas/config/<section>.schema.yaml`, merged in as `properties.<section>`. The
 same function serves the Snakefile and every `python -m ...` entry point, so there is one set of
 defaults, in the schema, and nowhere else.
 """
@@ -9,13 +9,16 @@ defaults, in the schema, and nowhere else.
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import os
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "pipeline" / "schemas"
+# The schemas are package data (benchmark/schemas/), so a wheel installed anywhere finds them as a
+# checkout does; a wheel installs unpacked, so the resource is a real folder.
+SCHEMA_DIR = Path(os.fspath(importlib.resources.files("benchmark") / "schemas"))
 
 
 class ConfigError(ValueError):

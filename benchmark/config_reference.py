@@ -22,8 +22,8 @@ from benchmark.config import config_schema
 
 HEADER = """# Configuration reference
 
-Generated from the config schemas (`pipeline/schemas/config.schema.yaml` and
-`pipeline/schemas/config/<section>.schema.yaml`) by `python -m benchmark.config_reference --out
+Generated from the config schemas (`benchmark/schemas/config.schema.yaml` and
+`benchmark/schemas/config/<section>.schema.yaml`) by `python -m benchmark.config_reference --out
 docs/config-reference.md`; do not edit by hand. Defaults live only in those schemas. A key
 `a.<name>.b` is a map whose entries are named by you; `a[].b` is a list of objects.
 """
