@@ -17,6 +17,7 @@ rule runs; `python -m benchmark.scoring score ...` writes the same tables for ru
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import math
 import os
 import sys
@@ -48,7 +49,10 @@ from benchmark.metrics import (
 )
 from benchmark.runtime import set_threads
 
-PAPER_TABLES_PATH = Path(__file__).resolve().parent / "data" / "paper_tables.csv"
+# Package data: found through importlib.resources, as in an installed wheel.
+PAPER_TABLES_PATH = Path(
+    os.fspath(importlib.resources.files("benchmark") / "data" / "paper_tables.csv")
+)
 SUMMARY_SCHEMA_PATH = SCHEMA_DIR / "summary.schema.yaml"
 
 # Figures of the summary table, in column order; each gets `<metric>_std` when seeds > 1.
