@@ -25,6 +25,36 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the file, the key and the rule broken."""
 
 
+# Deprecated keys still accepted, old -> the key that replaced it (docs/config-reference.md lists
+# both). An old key set alone stands for the new one; set beside it, the two must agree or the
+# config is refused. Either way the old key leaves the validated config, so nothing reads it.
+DEPRECATED_ALIASES = {("tracking", "reviews_dir"): ("review", "decisions_dir")}
+
+
+def _resolve_aliases(config: dict, source: str) -> None:
+    for old, new in DEPRECATED_ALIASES.items():
+        old_section, new_section = config.get(old[0]), config.setdefault(new[0], {})
+        if not isinstance(old_section, dict) or old[1] not in old_section:
+            continue
+        if not isinstance(new_section, dict):
+            continue  # the schema names the wrong type
+        value = old_section.pop(old[1])
+        if new[1] in new_section and not _same_setting(new_section[new[1]], value):
+            raise ConfigError(
+                f"{source}: {'.'.join(old)} ({value!r}) differs from {'.'.join(new)} "
+                f"({new_section[new[1]]!r}); {'.'.join(old)} is a deprecated alias of "
+                f"{'.'.join(new)}: delete it and keep {'.'.join(new)}"
+            )
+        new_section[new[1]] = value
+
+
+def _same_setting(a: object, b: object) -> bool:
+    # Two spellings of one folder (`config/reviews` and `config/reviews/`) are the same setting.
+    if isinstance(a, str) and isinstance(b, str):
+        return os.path.normpath(a) == os.path.normpath(b)
+    return a == b
+
+
 def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
     schema_dir = Path(schema_dir)
     schema = yaml.safe_load((schema_dir / "config.schema.yaml").read_text())
@@ -64,7 +94,11 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def validate_config(config: dict, source: str = "config", schema: dict | None = None) -> dict:
-    """Validate `config` in place (filling defaults) and return it; raise `ConfigError` on failure."""
+    """Validate `config` in place (filling defaults) and return it; raise `ConfigError` on failure.
+
+    A deprecated key (`DEPRECATED_ALIASES`) is first moved to the key that replaced it.
+    """
+    _resolve_aliases(config, source)
     schema = schema or config_schema()
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))

@@ -1,6 +1,6 @@
 """Reviewer input the trackers obey: extra prompts (`prompts.json`) and approvals (decisions CSV).
 
-Both files live beside the benchmark definition, `<reviews_dir>/<dataset>/<tracker>.csv` and
+Both files live beside the benchmark definition, `<review.decisions_dir>/<dataset>/<tracker>.csv` and
 `<tracker>.prompts.json` (docs/contracts.md "Review decisions"); the review package writes them, the
 tracking stage only reads them, so this module is a small validating reader and nothing more.
 
