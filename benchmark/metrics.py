@@ -778,3 +778,11 @@ def _few(values: Sequence, limit: int = 5) -> str:
     values = list(values)
     shown = ", ".join(repr(v) for v in values[:limit])
     return f"[{shown}{', …' if len(values) > limit else ''}]"
+
+
+if __name__ == "__main__":
+    # The command line moved above this module; an old command gets told where, not silence.
+    raise SystemExit(
+        "python -m benchmark.metrics: the scoring command line is now "
+        "`python -m benchmark.scoring score|compare ...` (or `albar-bench score|compare ...`)"
+    )

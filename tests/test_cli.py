@@ -89,3 +89,15 @@ def test_score_writes_the_fixture_tables(tmp_path):
     assert code == 0
     for name in ("summary.md", "summary.csv", "per_source.csv", "paper_comparison.md"):
         assert (out / name).read_text() == (FIXTURE / "expected" / name).read_text(), name
+
+
+def test_the_old_scoring_command_says_where_it_went():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.metrics", "score", "--bench-dir", "x"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "python -m benchmark.scoring score|compare" in done.stderr
