@@ -33,9 +33,10 @@ DEPRECATED_ALIASES = {("tracking", "reviews_dir"): ("review", "decisions_dir")}
 
 def _resolve_aliases(config: dict, source: str) -> None:
     for old, new in DEPRECATED_ALIASES.items():
-        old_section, new_section = config.get(old[0]), config.setdefault(new[0], {})
+        old_section = config.get(old[0])
         if not isinstance(old_section, dict) or old[1] not in old_section:
             continue
+        new_section = config.setdefault(new[0], {})
         if not isinstance(new_section, dict):
             continue  # the schema names the wrong type
         value = old_section.pop(old[1])
@@ -96,9 +97,11 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 def validate_config(config: dict, source: str = "config", schema: dict | None = None) -> dict:
     """Validate `config` in place (filling defaults) and return it; raise `ConfigError` on failure.
 
-    A deprecated key (`DEPRECATED_ALIASES`) is first moved to the key that replaced it.
+    A whole config's deprecated keys (`DEPRECATED_ALIASES`) are first moved to the keys that
+    replaced them; a part validated against its own `schema` (a run's training section) has none.
     """
-    _resolve_aliases(config, source)
+    if schema is None:
+        _resolve_aliases(config, source)
     schema = schema or config_schema()
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))

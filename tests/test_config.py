@@ -92,3 +92,12 @@ def test_deprecated_reviews_dir_that_differs_is_refused(tmp_path):
         "('b/reviews'); tracking.reviews_dir is a deprecated alias of review.decisions_dir: "
         "delete it and keep review.decisions_dir"
     )
+
+
+def test_a_part_validated_against_its_own_schema_gains_no_keys():
+    training = config_schema()["properties"]["training"]
+    part = validate_config({"epochs": 2}, "runs[x].training", schema=training)
+    assert part["epochs"] == 2 and "review" not in part and "tracking" not in part
+    # a section that happens to be called like the alias's is not touched either
+    odd = {"reviews_dir": "x"}
+    assert validate_config({"tracking": odd}, schema={"type": "object"}) == {"tracking": odd}
