@@ -8,9 +8,9 @@ skip records into `masks/<source>/skipped.csv`. A bad video — no boxes, unread
 file — fails the job with a message naming the file (`on_error: fail`) or is recorded and left out
 (`on_error: skip`); the index is written last, so a failed job leaves no index behind.
 
-Approved masks are frozen: when `<review.decisions_dir>/<dataset>/<tracker>.csv` holds `approve` as the
-latest decision for a video's current `mask_sha256`, the file is kept as it is (not re-tracked)
-unless `tracking.force_rebuild` is true. Re-tracking never silently replaces an approved mask.
+Approved masks are frozen: when `<review.decisions_dir>/<dataset>/<tracker>.csv` holds `approve`
+as the latest decision for a video's current `mask_sha256`, the file is kept as it is (not
+re-tracked) unless `tracking.force_rebuild` is true. Re-tracking never silently replaces an approved mask.
 """
 
 from __future__ import annotations
