@@ -1,5 +1,5 @@
 """A `torch.utils.data.Dataset` over one set of a release bundle, a `results/<dataset>/` folder or
-an imported benchmark, and the writer of the prediction files `benchmark.metrics score` reads.
+an imported benchmark, and the writer of the prediction files `benchmark.scoring score` reads.
 
 It lives on the learning side (`albar`) because it reuses the prediction code's clip reader; it reads
 the benchmark through its files (items.csv, bundle.json) and public helpers only.
@@ -37,8 +37,9 @@ from albar.data import ClipSettings, DataError, FrameReader, read_item_entries
 from albar.predict import check_prediction_ids, prediction_frame
 from benchmark.atomic import write_csv_atomic, write_text_atomic
 from benchmark.clips import test_clip_indices
-from benchmark.metrics import EvalSet, discover_benchmark
+from benchmark.metrics import EvalSet
 from benchmark.release.bundle import BUNDLE_JSON
+from benchmark.scoring import discover_benchmark
 
 
 def benchmark_sets(root: str | os.PathLike) -> list[str]:

@@ -1,6 +1,6 @@
 """Run entries of the config, without torch: what the Snakemake rules need at DAG-build time.
 
-A run is `{name, method, training: {overrides}, ...method params}` (pipeline/schemas/config/
+A run is `{name, method, training: {overrides}, ...method params}` (benchmark/schemas/config/
 runs.schema.yaml fills the method's defaults). Its effective training settings are the shared
 `training` section with its own overrides; runs whose method uses the StillMix frame bank share
 one bank per (bank settings, crop size, seed), under runs/_stillmix_bank/<bank_hash>/seed<k>/.

@@ -1,6 +1,6 @@
 """Pseudo scene labels of the training videos, for SDN's scene adversary: one table per source.
 
-`runs/_scene_labels/<key>.csv` (pipeline/schemas/scene_labels.schema.yaml): one row per training
+`runs/_scene_labels/<key>.csv` (benchmark/schemas/scene_labels.schema.yaml): one row per training
 video, `video_id, scene, scene_name, source`, sorted by video id. Two sources:
 - `planted` (the synthetic dataset only): the scene family the generator planted in the video's
   background (`synthetic_factors.csv`), numbered in sorted name order. This is the true scene, not a
@@ -28,8 +28,9 @@ import yaml
 
 from albar.data import DataError, FrameReader, read_manifest_entries
 from benchmark.atomic import write_csv_atomic
+from benchmark.config import SCHEMA_DIR
 
-SCHEMA = Path(__file__).resolve().parents[1] / "pipeline" / "schemas" / "scene_labels.schema.yaml"
+SCHEMA = SCHEMA_DIR / "scene_labels.schema.yaml"
 SCENE_SOURCES = ("planted", "places365")
 PLACES365_CLASSES = 365
 PLACES365_ARCHS = ("resnet18", "resnet50")

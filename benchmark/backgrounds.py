@@ -17,7 +17,7 @@ usable images sorted by relative path. Either way the mask source never enters t
 variant gets the same backgrounds, and adding a video never changes another video's draw.
 
 Each source writes `backgrounds/<source>/backgrounds.csv` (`background_id, source, path, sha256,
-params`, validated against `pipeline/schemas/backgrounds.schema.yaml`), generated images as PNG
+params`, validated against `benchmark/schemas/backgrounds.schema.yaml`), generated images as PNG
 under `backgrounds/<source>/images/`, and, for folders, `rejected.csv` (path, reason).
 `sha256` is of the decoded RGB pixels, the thing that is composited.
 """

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
-import json
 import os
 import sys
 import time
@@ -333,7 +332,7 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def validate_items(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
-    """Check an items table against pipeline/schemas/items.schema.yaml; return it typed."""
+    """Check an items table against benchmark/schemas/items.schema.yaml; return it typed."""
     try:
         frame = validate_rows(frame, _items_schema(), path, "items table")
     except BackgroundError as error:
@@ -950,10 +949,6 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--variant", required=True)
         command.add_argument("--shard", required=True, help="shard-<kkk>")
     sub.add_parser("collect", help="join the shard tables into items.csv files")
-    for name in ("export", "verify"):
-        command = sub.add_parser(name, help=f"{name} the exports of one variant")
-        command.add_argument("--variant", required=True)
-        command.add_argument("--format", choices=("mmaction2", "albar"), required=True)
     for command in sub.choices.values():
         add_config_arguments(command)
         command.add_argument("--threads", type=int, default=1)
@@ -967,18 +962,9 @@ def main(argv: list[str] | None = None) -> int:
         run = {"scuba": run_scuba_shard, "scufo": run_scufo_shard, "conflfg": run_conflfg_shard}
         table = run[args.command](config, args.variant, args.shard, args.threads)
         summary = f"{args.command} {args.variant} {args.shard}: {len(table)} items"
-    elif args.command == "collect":
+    else:
         counts = collect_items(config)
         summary = f"collect: {len(counts)} item sets, {sum(counts.values())} items"
-    else:
-        from benchmark import exports
-
-        if args.command == "export":
-            written = exports.export(config, args.variant, args.format)
-            summary = f"export {args.format} {args.variant}: {written} items"
-        else:
-            report = exports.verify(config, args.variant, args.format)
-            summary = f"verify {args.format} {args.variant}: {json.dumps(report, sort_keys=True)}"
     seconds = time.perf_counter() - started
     print(f"{summary} in {seconds:.1f} s")
     return 0

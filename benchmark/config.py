@@ -1,7 +1,7 @@
 """Workflow configuration: YAML validated against the project's JSON schemas, defaults filled in.
 
-The schema is split by stage: `pipeline/schemas/config.schema.yaml` holds the top level and each
-stage owns `pipeline/schemas/config/<section>.schema.yaml`, merged in as `properties.<section>`. The
+The schema is split by stage: `benchmark/schemas/config.schema.yaml` holds the top level and each
+stage owns `benchmark/schemas/config/<section>.schema.yaml`, merged in as `properties.<section>`. The
 same function serves the Snakefile and every `python -m ...` entry point, so there is one set of
 defaults, in the schema, and nowhere else.
 """
@@ -9,17 +9,51 @@ defaults, in the schema, and nowhere else.
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import os
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "pipeline" / "schemas"
+# The schemas are package data (benchmark/schemas/), so a wheel installed anywhere finds them as a
+# checkout does; a wheel installs unpacked, so the resource is a real folder.
+SCHEMA_DIR = Path(os.fspath(importlib.resources.files("benchmark") / "schemas"))
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the file, the key and the rule broken."""
+
+
+# Deprecated keys still accepted, old -> the key that replaced it (docs/config-reference.md lists
+# both). An old key set alone stands for the new one; set beside it, the two must agree or the
+# config is refused. Either way the old key leaves the validated config, so nothing reads it.
+DEPRECATED_ALIASES = {("tracking", "reviews_dir"): ("review", "decisions_dir")}
+
+
+def _resolve_aliases(config: dict, source: str) -> None:
+    for old, new in DEPRECATED_ALIASES.items():
+        old_section = config.get(old[0])
+        if not isinstance(old_section, dict) or old[1] not in old_section:
+            continue
+        new_section = config.setdefault(new[0], {})
+        if not isinstance(new_section, dict):
+            continue  # the schema names the wrong type
+        value = old_section.pop(old[1])
+        if new[1] in new_section and not _same_setting(new_section[new[1]], value):
+            raise ConfigError(
+                f"{source}: {'.'.join(old)} ({value!r}) differs from {'.'.join(new)} "
+                f"({new_section[new[1]]!r}); {'.'.join(old)} is a deprecated alias of "
+                f"{'.'.join(new)}: delete it and keep {'.'.join(new)}"
+            )
+        new_section[new[1]] = value
+
+
+def _same_setting(a: object, b: object) -> bool:
+    # Two spellings of one folder (`config/reviews` and `config/reviews/`) are the same setting.
+    if isinstance(a, str) and isinstance(b, str):
+        return os.path.normpath(a) == os.path.normpath(b)
+    return a == b
 
 
 def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
@@ -61,7 +95,13 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def validate_config(config: dict, source: str = "config", schema: dict | None = None) -> dict:
-    """Validate `config` in place (filling defaults) and return it; raise `ConfigError` on failure."""
+    """Validate `config` in place (filling defaults) and return it; raise `ConfigError` on failure.
+
+    A whole config's deprecated keys (`DEPRECATED_ALIASES`) are first moved to the keys that
+    replaced them; a part validated against its own `schema` (a run's training section) has none.
+    """
+    if schema is None:
+        _resolve_aliases(config, source)
     schema = schema or config_schema()
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))

@@ -22,8 +22,8 @@ from benchmark.config import config_schema
 
 HEADER = """# Configuration reference
 
-Generated from the config schemas (`pipeline/schemas/config.schema.yaml` and
-`pipeline/schemas/config/<section>.schema.yaml`) by `python -m benchmark.config_reference --out
+Generated from the config schemas (`benchmark/schemas/config.schema.yaml` and
+`benchmark/schemas/config/<section>.schema.yaml`) by `python -m benchmark.config_reference --out
 docs/config-reference.md`; do not edit by hand. Defaults live only in those schemas. A key
 `a.<name>.b` is a map whose entries are named by you; `a[].b` is a list of objects.
 """
@@ -87,8 +87,10 @@ def render_config_reference(schema: dict) -> str:
     return "\n".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate the configuration reference page.")
+def main(argv: list[str] | None = None, prog: str = "python -m benchmark.config_reference") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Generate the configuration reference page."
+    )
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write the page here")
     group.add_argument("--check", type=Path, help="exit 1 if this page differs from the schemas")

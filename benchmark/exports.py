@@ -25,12 +25,15 @@ an index (`index.csv`) and the list files are written last.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import glob
 import io
 import json
 import os
 import shutil
+import sys
+import time
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -49,8 +52,9 @@ from benchmark.composite import (
     read_items,
     write_jpeg_zip,
 )
-from benchmark.config import results_dir
+from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.manifest import read_manifest
+from benchmark.runtime import set_threads
 from benchmark.video import read_image, read_video
 
 SOURCE_TITLES = {"stripe": "Stripe", "places365": "Places365", "vqgan": "VQGAN"}
@@ -528,3 +532,37 @@ def verify(config: dict, variant: str, fmt: str) -> dict:
     if fmt == "albar":
         return verify_albar(config, variant)
     raise ValueError(f"unknown export format {fmt!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.exports", description=__doc__.split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("export", "verify"):
+        command = sub.add_parser(name, help=f"{name} the exports of one variant")
+        command.add_argument("--variant", required=True)
+        command.add_argument("--format", choices=("mmaction2", "albar"), required=True)
+        add_config_arguments(command)
+        command.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    config = config_from_args(args)
+    started = time.perf_counter()
+    if args.command == "export":
+        written = export(config, args.variant, args.format)
+        summary = f"export {args.format} {args.variant}: {written} items"
+    else:
+        report = verify(config, args.variant, args.format)
+        summary = f"verify {args.format} {args.variant}: {json.dumps(report, sort_keys=True)}"
+    seconds = time.perf_counter() - started
+    print(f"{summary} in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

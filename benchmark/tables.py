@@ -11,12 +11,13 @@ real-data configs, `paper_comparison.csv` sets our figures beside the published 
 renderings beside it, and `scuba_vs_scufo.png` / `leakage_effect.png` are drawn from the same numbers.
 
 `python -m benchmark.tables --config config/default.yaml` is what the workflow's `summarise_results`
-rule runs; `python -m benchmark.metrics score ...` writes the same tables for runs trained elsewhere.
+rule runs; `python -m benchmark.scoring score ...` writes the same tables for runs trained elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import math
 import os
 import sys
@@ -31,7 +32,7 @@ import pandas as pd
 import yaml
 
 from benchmark.atomic import write_csv_atomic, write_text_atomic
-from benchmark.config import add_config_arguments, config_from_args, results_dir
+from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
 from benchmark.metrics import (
     BenchmarkSets,
     MetricsError,
@@ -48,10 +49,11 @@ from benchmark.metrics import (
 )
 from benchmark.runtime import set_threads
 
-PAPER_TABLES_PATH = Path(__file__).resolve().parent / "data" / "paper_tables.csv"
-SUMMARY_SCHEMA_PATH = (
-    Path(__file__).resolve().parent.parent / "pipeline" / "schemas" / "summary.schema.yaml"
+# Package data: found through importlib.resources, as in an installed wheel.
+PAPER_TABLES_PATH = Path(
+    os.fspath(importlib.resources.files("benchmark") / "data" / "paper_tables.csv")
 )
+SUMMARY_SCHEMA_PATH = SCHEMA_DIR / "summary.schema.yaml"
 
 # Figures of the summary table, in column order; each gets `<metric>_std` when seeds > 1.
 SUMMARY_METRICS = [
@@ -432,7 +434,7 @@ def _ours(
 def validate_summary(
     summary: pd.DataFrame, schema_path: str | os.PathLike = SUMMARY_SCHEMA_PATH
 ) -> None:
-    """Check every summary row against pipeline/schemas/summary.schema.yaml."""
+    """Check every summary row against benchmark/schemas/summary.schema.yaml."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     for record in summary.to_dict("records"):

@@ -58,3 +58,46 @@ def test_validation_fills_defaults_in_place():
     config = {"dataset": {}}
     assert validate_config(config) is config
     assert config["dataset"]["name"] == "synthetic"
+
+
+def test_one_key_for_the_reviews_folder():
+    config = validate_config({"review": {"decisions_dir": "elsewhere/reviews"}})
+    assert config["review"]["decisions_dir"] == "elsewhere/reviews"
+    # The deprecated alias has no default and never survives validation: nothing reads it.
+    assert "reviews_dir" not in config["tracking"]
+    assert "reviews_dir" not in validate_config({})["tracking"]
+
+
+def test_deprecated_reviews_dir_alone_stands_for_decisions_dir():
+    config = validate_config({"tracking": {"reviews_dir": "old/reviews"}})
+    assert config["review"]["decisions_dir"] == "old/reviews"
+    assert "reviews_dir" not in config["tracking"]
+    # the same folder spelt twice (trailing slash) is accepted, and validating again changes nothing
+    both = {"tracking": {"reviews_dir": "r/"}, "review": {"decisions_dir": "r"}}
+    assert validate_config(both)["review"]["decisions_dir"] == "r/"
+    assert validate_config(both)["review"]["decisions_dir"] == "r/"
+
+
+def test_deprecated_reviews_dir_that_differs_is_refused(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"tracking": {"reviews_dir": "a/reviews"}, "review": {"decisions_dir": "b/reviews"}}
+        )
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == (
+        f"{path}: tracking.reviews_dir ('a/reviews') differs from review.decisions_dir "
+        "('b/reviews'); tracking.reviews_dir is a deprecated alias of review.decisions_dir: "
+        "delete it and keep review.decisions_dir"
+    )
+
+
+def test_a_part_validated_against_its_own_schema_gains_no_keys():
+    training = config_schema()["properties"]["training"]
+    part = validate_config({"epochs": 2}, "runs[x].training", schema=training)
+    assert part["epochs"] == 2 and "review" not in part and "tracking" not in part
+    # a section that happens to be called like the alias's is not touched either
+    odd = {"reviews_dir": "x"}
+    assert validate_config({"tracking": odd}, schema={"type": "object"}) == {"tracking": odd}

@@ -115,7 +115,7 @@ def test_workflow_release_verifies(workflow_dir, bundle):
     assert provenance["project_version"] and provenance["packages"]["numpy"]
     assert provenance["build_date_source"] == "release.date"
     readme = (bundle / "README.md").read_text()
-    assert "| 0 | rise |" in readme and "benchmark.metrics score" in readme
+    assert "| 0 | rise |" in readme and "benchmark.scoring score" in readme
     assert "Licences and redistribution" in readme
     manifest = pd.read_csv(bundle / "manifest.csv", keep_default_na=False)
     assert (manifest["split"] == "test").all() and (manifest["path"] == "").all()
@@ -209,7 +209,7 @@ def test_loader_predictions_score_as_the_workflows(workflow_dir, bundle, tmp_pat
     from albar.models import model_spec
     from albar.predict import predict_probabilities
     from albar.train import augmentation, load_checkpoint, model_from_checkpoint
-    from benchmark.metrics import main as metrics_main
+    from benchmark.scoring import main as metrics_main
 
     run = _results(workflow_dir) / "runs" / "vanilla" / "seed0"
     checkpoint = load_checkpoint(run / "checkpoint.pt")
@@ -342,7 +342,7 @@ def _items(root: Path, variant: str, protocol: str, source: str) -> pd.DataFrame
 
 @pytest.mark.slow
 def test_albar_layout_round_trips(workflow_dir, bundle, tmp_path):
-    from benchmark.metrics import main as metrics_main
+    from benchmark.scoring import main as metrics_main
 
     write_albar_layout(bundle, tmp_path / "albar", "truth")
     labels = _labels_csv(bundle, tmp_path / "hmdb51_labels.csv")
@@ -406,7 +406,7 @@ def test_albar_unpaired_item_is_a_named_error(bundle, tmp_path):
 @pytest.mark.slow
 def test_stillmix_layout_round_trips(workflow_dir, bundle, tmp_path):
     from benchmark.composite import test_clip_indices
-    from benchmark.metrics import main as metrics_main
+    from benchmark.scoring import main as metrics_main
 
     write_stillmix_layout(bundle, tmp_path / "data", tmp_path / "lists", "box_first")
     result = import_stillmix(
@@ -582,7 +582,7 @@ def test_the_documented_torchvision_example_writes_files_score_reads(
     download here); `score` must accept what they write."""
     import re
 
-    from benchmark.metrics import main as metrics_main
+    from benchmark.scoring import main as metrics_main
 
     page = (project_root / "docs" / "score-released.md").read_text()
     (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)

@@ -1,6 +1,6 @@
 """benchmark.tables on a fixed predictions fixture (tests/fixtures/tables): exact CSV / Markdown /
 LaTeX against committed expected files, values checked by hand, paper comparison rows, plots, and
-the `python -m benchmark.metrics score` CLI giving the same tables."""
+the `python -m benchmark.scoring score` CLI giving the same tables."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmark.metrics import BenchmarkSets, score_runs, seed_dirs
-from benchmark.metrics import main as metrics_main
+from benchmark.scoring import main as scoring_main
 from benchmark.tables import (
     SUMMARY_COLUMNS,
     TablesError,
@@ -187,9 +187,9 @@ def test_plots_are_written(written):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
-def test_metrics_cli_scores_external_runs_to_the_same_tables(tmp_path, capsys):
+def test_scoring_cli_scores_external_runs_to_the_same_tables(tmp_path, capsys):
     out = tmp_path / "mine"
-    code = metrics_main(
+    code = scoring_main(
         [
             "score",
             "--bench-dir",
@@ -221,7 +221,7 @@ def test_metrics_cli_scores_external_runs_to_the_same_tables(tmp_path, capsys):
         assert (out / name).read_text() == (FIXTURE / "expected" / name).read_text(), name
 
 
-def test_metrics_cli_reports_a_broken_prediction_file(tmp_path, capsys):
+def test_scoring_cli_reports_a_broken_prediction_file(tmp_path, capsys):
     import shutil
 
     run = tmp_path / "vanilla"
@@ -229,7 +229,7 @@ def test_metrics_cli_reports_a_broken_prediction_file(tmp_path, capsys):
     pred = run / "seed0/pred/truth/scufo-plasma.csv"
     frame = pd.read_csv(pred)
     frame.iloc[1:].to_csv(pred, index=False)
-    code = metrics_main(
+    code = scoring_main(
         [
             "score",
             "--bench-dir",

@@ -73,7 +73,7 @@ def dataset(tmp_path):
             "results": str(tmp_path / "results"),
             "n_shards": 1,
             "on_error": "skip",
-            "tracking": {"reviews_dir": str(tmp_path / "reviews")},
+            "review": {"decisions_dir": str(tmp_path / "reviews")},
         }
     )
     return config, results

@@ -2,7 +2,7 @@
 
 `build_method(run)` takes a validated run entry (schema defaults filled) and passes every key except
 `name`, `method` and `training` to the method's constructor, so a parameter the method does not know
-is an error naming the run, and the defaults live only in pipeline/schemas/config/runs.schema.yaml.
+is an error naming the run, and the defaults live only in benchmark/schemas/config/runs.schema.yaml.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HMDB51 adapter, with JHMDB's puppet masks as actor boxes and true masks.
 
-Config section `dataset.hmdb51` (schema: pipeline/schemas/config/dataset.hmdb51.schema.yaml):
+Config section `dataset.hmdb51` (schema: benchmark/schemas/config/dataset.hmdb51.schema.yaml):
 
 - Splits: `split_dir` holds HMDB51's `<class>_test_split<k>.txt` files (testTrainMulti_7030_splits),
   one line per video, `name.avi 1|2|0` — 1 train, 2 test, 0 not used by that split (left out).

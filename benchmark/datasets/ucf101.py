@@ -1,6 +1,6 @@
 """UCF101 adapter: the official split lists, the 101 class labels, and UCF101-24 actor boxes.
 
-Config section `dataset.ucf101` (schema: pipeline/schemas/config/dataset.ucf101.schema.yaml):
+Config section `dataset.ucf101` (schema: benchmark/schemas/config/dataset.ucf101.schema.yaml):
 
 - Videos: `train_list` / `test_list` are UCF101's own `trainlist0k.txt` / `testlist0k.txt`
   (`Class/v_Class_gXX_cYY.avi [label]`); `test_list_24` is the UCF101-24 split-1 test list

@@ -8,7 +8,7 @@
 - `albar.benchmark_clips.BenchmarkClips` (on the learning side, as it reuses the prediction code's
   clip reader) is the `torch.utils.data.Dataset` over a bundle or a `results/` folder.
 - `importers`: the officially released ALBAR and StillMix layouts become items.csv-indexed folders
-  that `python -m benchmark.metrics score` reads.
+  that `python -m benchmark.scoring score` reads.
 
 `python -m benchmark.release {build,verify,import-albar,import-stillmix}` is the command line.
 """

@@ -1,4 +1,4 @@
-"""Command line of the release tools (`python -m benchmark.release`, `albar-bench-release`).
+"""Command line of the release tools (`python -m benchmark.release`, `albar-bench release`).
 
 build --config FILE [--out DIR]          write the bundle (and archive) of a finished build
 verify BUNDLE [--fast] [--report FILE]   check a bundle (folder or .tar.gz); exit 0 on PASS
@@ -81,10 +81,8 @@ def _import_stillmix(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark.release", description=__doc__.split("\n\n")[0]
-    )
+def build_parser(prog: str = "python -m benchmark.release") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="write the release bundle of a finished build")
     add_config_arguments(build)
@@ -142,12 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmark.release") -> int:
     from benchmark.composite import AssemblyError
     from benchmark.release.bundle import ReleaseError
     from benchmark.video import VideoReadError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.run(args)
     except (ReleaseError, ConfigError, AssemblyError, VideoReadError, ValueError) as error:

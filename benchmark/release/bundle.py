@@ -1,6 +1,6 @@
 """Build a release bundle of a finished benchmark: the files a third party downloads and verifies.
 
-The bundle mirrors `results/<dataset>/` for what it ships, so `python -m benchmark.metrics score
+The bundle mirrors `results/<dataset>/` for what it ships, so `python -m benchmark.scoring score
 --bench-dir BUNDLE` and `BenchmarkClips(BUNDLE, ...)` read it exactly as they read a build:
 
     bundle.json                       format version, dataset, test clip, sets and counts
@@ -497,7 +497,7 @@ def datasheet(
         "## Check and score",
         "```",
         f"python -m benchmark.release verify {settings.name}        # checksums, pairs, counts, pixels",
-        f"python -m benchmark.metrics score --bench-dir {settings.name} --run mymodel=my_runs/mymodel "
+        f"python -m benchmark.scoring score --bench-dir {settings.name} --run mymodel=my_runs/mymodel "
         "--out my_tables --no-iid",
         "```",
         "Prediction files: `my_runs/mymodel/seed0/pred/<variant>/<protocol>-<source>.csv` with "

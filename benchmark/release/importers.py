@@ -1,7 +1,7 @@
 """Importers of the officially released bias benchmarks into an items.csv-indexed benchmark folder.
 
 The output has this project's layout (`OUT/bench/<variant>/<protocol>-<source>/items.csv` and
-`items/`), so `python -m benchmark.metrics score --bench-dir OUT --no-iid` and `BenchmarkClips`
+`items/`), so `python -m benchmark.scoring score --bench-dir OUT --no-iid` and `BenchmarkClips`
 read it like a build. Items are paired by name, never by position; an item without its partner
 (or a list entry without its frames, or frames without a list entry) is an error naming it. What
 a layout cannot supply is written as such: `background_id` "unknown", `first_frame` 0.

@@ -162,9 +162,9 @@ def _retrack(args: argparse.Namespace) -> int:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m benchmark.review") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark.review",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

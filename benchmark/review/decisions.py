@@ -2,7 +2,7 @@
 
 `config/reviews/<dataset>/<tracker>.csv` holds one row per reviewed video (`video_id, decision,
 mask_sha256, reviewer, note, decided_at`) and `<tracker>.prompts.json` the extra tracker prompts of
-videos marked `retrack`. Both are validated against `pipeline/schemas/decisions.schema.yaml`; every
+videos marked `retrack`. Both are validated against `benchmark/schemas/decisions.schema.yaml`; every
 error names the file and the line (CSV) or the video (prompts), because these files are edited by
 people and merged from several reviewers' exports.
 """

@@ -12,7 +12,6 @@ table is recomputed and the gallery rebuilt. The run is listed in `review/<track
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pandas as pd
 
@@ -63,11 +62,6 @@ def run_retrack(
             f"{sorted(TRACKER_MODULES)}"
         )
     tracking = config["tracking"]
-    if Path(tracking["reviews_dir"]).resolve() != Path(config["review"]["decisions_dir"]).resolve():
-        raise RetrackError(
-            f"tracking.reviews_dir ({tracking['reviews_dir']}) differs from review.decisions_dir "
-            f"({config['review']['decisions_dir']}): the tracker would not see the prompts; set both alike"
-        )
     results = results_dir(config)
     pending = pending_retracks(config)
     prompts_file = prompts_path_for(decisions_path(config))

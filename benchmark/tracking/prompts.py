@@ -1,8 +1,8 @@
 """Reviewer input the trackers obey: extra prompts (`prompts.json`) and approvals (decisions CSV).
 
-Both files live beside the benchmark definition, `<reviews_dir>/<dataset>/<tracker>.csv` and
-`<tracker>.prompts.json` (docs/contracts.md "Review decisions"); the review package writes them, the
-tracking stage only reads them, so this module is a small validating reader and nothing more.
+Both files live beside the benchmark definition, `<review.decisions_dir>/<dataset>/<tracker>.csv`
+and `<tracker>.prompts.json` (docs/contracts.md "Review decisions"); the review package writes them,
+the tracking stage only reads them, so this module is a small validating reader and nothing more.
 
 A prompt entry names a frame but not an actor (the reviewer clicks on the picture), so
 `benchmark.tracking.tubes.plan_video` decides which tube it belongs to (documented there).

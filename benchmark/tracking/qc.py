@@ -164,7 +164,7 @@ def _qc_validator() -> jsonschema.Draft202012Validator:
 
 
 def validate_qc(table: pd.DataFrame, path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Check a qc table against pipeline/schemas/qc.schema.yaml (empty cells as null)."""
+    """Check a qc table against benchmark/schemas/qc.schema.yaml (empty cells as null)."""
     where = f"{path}: " if path is not None else ""
     if list(table.columns) != QC_COLUMNS:
         raise QcError(f"{where}qc columns must be {QC_COLUMNS}, got {list(table.columns)}")

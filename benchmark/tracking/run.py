@@ -8,9 +8,9 @@ skip records into `masks/<source>/skipped.csv`. A bad video — no boxes, unread
 file — fails the job with a message naming the file (`on_error: fail`) or is recorded and left out
 (`on_error: skip`); the index is written last, so a failed job leaves no index behind.
 
-Approved masks are frozen: when `<reviews_dir>/<dataset>/<tracker>.csv` holds `approve` as the
-latest decision for a video's current `mask_sha256`, the file is kept as it is (not re-tracked)
-unless `tracking.force_rebuild` is true. Re-tracking never silently replaces an approved mask.
+Approved masks are frozen: when `<review.decisions_dir>/<dataset>/<tracker>.csv` holds `approve`
+as the latest decision for a video's current `mask_sha256`, the file is kept as it is (not
+re-tracked) unless `tracking.force_rebuild` is true. Re-tracking never silently replaces an approved mask.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def track_shard(config: dict, tracker_name: str, shard: str | int) -> ShardResul
     videos, boxes = shard_inputs(config, shard)
     grouped = dict(tuple(boxes.groupby("video_id", sort=False)))
     decisions_path, prompts_path = review_paths(
-        tracking["reviews_dir"], config["dataset"]["name"], tracker_name
+        config["review"]["decisions_dir"], config["dataset"]["name"], tracker_name
     )
     approved = (
         set() if tracking["force_rebuild"] else approved_masks(read_decisions(decisions_path))

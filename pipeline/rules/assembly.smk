@@ -174,7 +174,7 @@ rule export_mmaction2:
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
-        "python -m benchmark.composite export --format mmaction2 --variant {wildcards.variant}"
+        "python -m benchmark.exports export --format mmaction2 --variant {wildcards.variant}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -191,7 +191,7 @@ rule export_albar:
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
-        "python -m benchmark.composite export --format albar --variant {wildcards.variant}"
+        "python -m benchmark.exports export --format albar --variant {wildcards.variant}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
@@ -208,7 +208,7 @@ rule verify_albar_export:
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
-        "python -m benchmark.composite verify --format albar --variant {wildcards.variant}"
+        "python -m benchmark.exports verify --format albar --variant {wildcards.variant}"
         " --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 

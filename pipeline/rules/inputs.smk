@@ -8,7 +8,7 @@ import shlex
 # Masks (masks.smk)
 
 
-def masks_stage_json(tracking_keys=(), masks_keys=(), tracker=None):
+def masks_stage_json(tracking_keys=(), masks_keys=(), review_keys=(), tracker=None):
     """Only the config keys a masks job depends on, so a change reruns only the jobs it affects."""
     stage = {
         "results": config["results"],
@@ -19,6 +19,8 @@ def masks_stage_json(tracking_keys=(), masks_keys=(), tracker=None):
         "tracking": {key: config["tracking"][key] for key in tracking_keys},
         "masks": {key: config["masks"][key] for key in masks_keys},
     }
+    if review_keys:
+        stage["review"] = {key: config["review"][key] for key in review_keys}
     if tracker is not None:
         stage["tracking"][tracker] = config["tracking"][tracker]
     return json.dumps(stage, sort_keys=True)
@@ -26,7 +28,7 @@ def masks_stage_json(tracking_keys=(), masks_keys=(), tracker=None):
 
 def review_files(wildcards):
     """The tracker's review decisions and prompts, where they exist (approvals freeze masks)."""
-    folder = f"{config['tracking']['reviews_dir']}/{DATASET}"
+    folder = f"{config['review']['decisions_dir']}/{DATASET}"
     names = [f"{wildcards.tracker}.csv", f"{wildcards.tracker}.prompts.json"]
     return [f"{folder}/{name}" for name in names if os.path.exists(f"{folder}/{name}")]
 

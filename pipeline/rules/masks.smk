@@ -48,7 +48,8 @@ rule track_actors:
         gpu=tracker_gpus,
     params:
         cfg=lambda wildcards: masks_stage_json(
-            tracking_keys=["splits", "force_rebuild", "reviews_dir"],
+            tracking_keys=["splits", "force_rebuild"],
+            review_keys=["decisions_dir"],
             tracker=wildcards.tracker,
         ),
     shell:

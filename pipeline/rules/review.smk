@@ -8,12 +8,6 @@ REVIEW_TRACKER = REVIEW["tracker"]
 REVIEW_SOURCES = [REVIEW_TRACKER] + [
     source for source in REVIEW["gallery"]["compare"] if source != REVIEW_TRACKER
 ]
-if config["tracking"]["reviews_dir"] != REVIEW["decisions_dir"]:
-    raise ValueError(
-        f"config: tracking.reviews_dir ({config['tracking']['reviews_dir']}) and "
-        f"review.decisions_dir ({REVIEW['decisions_dir']}) must name the same folder: the tracker "
-        "reads the prompts the reviewers write there"
-    )
 REVIEW_DECISIONS = f"{REVIEW['decisions_dir']}/{DATASET}/{REVIEW_TRACKER}.csv"
 REVIEW_PROMPTS = f"{REVIEW['decisions_dir']}/{DATASET}/{REVIEW_TRACKER}.prompts.json"
 # A video skipped by any stage leaves every variant: ingest's skips and those of every mask source
