@@ -3,7 +3,7 @@
     .venv/bin/python perf/default_run_seeds.py --seeds 0 1 2 [--workdir /tmp/seeds] [--cores 2]
     .venv/bin/python perf/default_run_seeds.py --seeds 0 1 2 3 4 --runs vanilla albar \
         --overlay '{"dataset": {"synthetic": {"motion_scale": 0.6}}}' --workdir /tmp/ms06
-    .venv/bin/python perf/default_run_seeds.py --from-csv perf/default_run_seeds.csv
+    .venv/bin/python perf/default_run_seeds.py --from-csv docs/experiments/data/default_run_seeds.csv
 
 For each seed k the whole default workflow runs in its own working directory with `seed: k` (a new
 synthetic dataset, new backgrounds and frozen frames) and `training.seeds: [k]`, and the script prints

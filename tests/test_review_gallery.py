@@ -156,6 +156,21 @@ def test_build_is_incremental_and_writes_report_pieces(review_config) -> None:
     assert "</script>" in page and '"tracker":"grabcut"' in page
 
 
+def test_gallery_files_hold_no_input_mtimes(review_config, tmp_path) -> None:
+    """Touching every mask file gives the same gallery bytes and redraws nothing:
+    the sprite cache key is the inputs' content, not their mtimes or paths."""
+    config, root = review_config
+    _build(config)
+    out = root / "results/synthetic/review/grabcut"
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    for path in (root / "results/synthetic/masks").rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(1, 1))
+    assert _build(config)["sprites_drawn"] == 0  # same content, nothing redrawn
+    after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before
+
+
 def _launch(playwright, profile: Path):
     return playwright.chromium.launch_persistent_context(
         str(profile),

@@ -153,11 +153,13 @@ def render_sprite(
     return strip
 
 
-def _file_key(path: Path) -> list:
+def _file_key(path: Path) -> str | None:
+    """The content digest of `path` (None when absent): the sprite cache key must not hold mtimes or
+    absolute paths, or two builds of the same inputs would write different gallery files."""
     if not path.exists():
-        return [str(path), None]
-    stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+        return None
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _digest(value: object) -> str:
