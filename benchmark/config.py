@@ -9,6 +9,7 @@ defaults, in the schema, and nowhere else.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.resources
 import os
 from pathlib import Path
@@ -56,9 +57,18 @@ def _same_setting(a: object, b: object) -> bool:
     return a == b
 
 
-def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
-    schema_dir = Path(schema_dir)
-    schema = yaml.safe_load((schema_dir / "config.schema.yaml").read_text())
+# libyaml's loader where PyYAML was built with it: the schemas are parsed on every Snakefile parse and
+# every job start, and the pure-Python loader took most of a no-op `snakemake` run.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(path: Path) -> dict:
+    return yaml.load(path.read_text(), Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+
+
+@functools.lru_cache(maxsize=4)
+def _merged_schema(schema_dir: Path) -> dict:
+    schema = _load_yaml(schema_dir / "config.schema.yaml")
     # `a.schema.yaml` becomes properties.a; `a.b.schema.yaml` becomes properties.a.properties.b
     # (parents first: files sort by nesting depth, then name).
     sections = sorted(
@@ -69,8 +79,13 @@ def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
         parent = schema
         for part in parts[:-1]:
             parent = parent["properties"][part]
-        parent.setdefault("properties", {})[parts[-1]] = yaml.safe_load(section.read_text())
+        parent.setdefault("properties", {})[parts[-1]] = _load_yaml(section)
     return schema
+
+
+def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
+    """The merged config schema (a fresh copy: callers may change it). Parsed once per process."""
+    return copy.deepcopy(_merged_schema(Path(schema_dir)))
 
 
 def _with_defaults(validator_class):
