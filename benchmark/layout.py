@@ -68,9 +68,15 @@ class ItemSet:
             )
         return cls(protocol, variant, source)
 
+    @property
+    def prediction_name(self) -> str:
+        """The prediction file under a seed's `pred/` folder: `iid.csv` or
+        `<variant>/<protocol>-<source>.csv`."""
+        return f"{self.name}.csv"
+
     def prediction_path(self, seed_dir: str | os.PathLike) -> Path:
-        """`<seed_dir>/pred/iid.csv` or `<seed_dir>/pred/<variant>/<protocol>-<source>.csv`."""
-        return Path(seed_dir) / "pred" / f"{self.name}.csv"
+        """`<seed_dir>/pred/<prediction_name>`."""
+        return Path(seed_dir) / "pred" / self.prediction_name
 
     def items_path(self, results_dir: str | os.PathLike) -> Path:
         """`bench/<variant>/<protocol>-<source>/items.csv` (the IID set has none: its labels are
