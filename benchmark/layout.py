@@ -288,7 +288,15 @@ class ResultsLayout:
         return self.root / "tables"
 
     def release_dir(self, name: str) -> Path:
+        """The bundle folder `release/<name>/` (its archive: `release/<name>.tar.gz`)."""
         return self.root / "release" / name
+
+    def release_archive(self, name: str) -> Path:
+        return self.root / "release" / f"{name}.tar.gz"
+
+    def release_verify(self, name: str) -> Path:
+        """The report of verifying the bundle as a third party would."""
+        return self.root / "release" / f"{name}.verify.json"
 
 
 def results_layout(config: dict) -> ResultsLayout:
