@@ -37,7 +37,7 @@ from albar.data import ClipSettings, DataError, FrameReader, read_item_entries
 from albar.predict import check_prediction_ids, prediction_frame
 from benchmark.atomic import write_csv_atomic, write_text_atomic
 from benchmark.clips import test_clip_indices
-from benchmark.metrics import EvalSet
+from benchmark.layout import ItemSet, LayoutError, evaluation_sets
 from benchmark.release.bundle import BUNDLE_JSON
 from benchmark.scoring import discover_benchmark
 
@@ -45,21 +45,21 @@ from benchmark.scoring import discover_benchmark
 def benchmark_sets(root: str | os.PathLike) -> list[str]:
     """Every set of a bundle / results folder as `<variant>/<protocol>-<source>`, in table order."""
     found = discover_benchmark(root)
-    names = []
-    for variant in found["variants"]:
-        for protocol in ("scuba", "scufo"):
-            names += [f"{variant}/{protocol}-{source}" for source in found["bg_sources"]]
-        names += [f"{variant}/conflfg-{source}" for source in found["conflfg_sources"]]
-    return [n for n in names if (Path(root) / "bench" / n / "items.csv").is_file()]
+    sets = evaluation_sets(
+        found["variants"], found["bg_sources"], found["conflfg_sources"], iid=False
+    )
+    return [s.name for s in sets if s.items_path(root).is_file()]
 
 
-def parse_set(name: str) -> EvalSet:
-    """`<variant>/<protocol>-<source>` -> EvalSet."""
-    variant, _, rest = name.partition("/")
-    protocol, _, source = rest.partition("-")
-    if not variant or protocol not in ("scuba", "scufo", "conflfg") or not source:
+def parse_set(name: str) -> ItemSet:
+    """`<variant>/<protocol>-<source>` -> ItemSet."""
+    try:
+        item_set = ItemSet.from_name(name)
+    except LayoutError:
+        item_set = None
+    if item_set is None or item_set.protocol == "iid":
         raise DataError(f"set {name!r} is not <variant>/<scuba|scufo|conflfg>-<source>")
-    return EvalSet(protocol, variant, source)
+    return item_set
 
 
 def bundle_test_clip(root: str | os.PathLike) -> ClipSettings | None:

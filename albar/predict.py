@@ -48,6 +48,7 @@ from albar.train import (
     pick_device,
 )
 from benchmark.atomic import write_csv_atomic
+from benchmark.layout import IID, ItemSet
 
 PROBABILITY_DECIMALS = 6
 
@@ -143,7 +144,7 @@ def predict_run(
 
     sets: list[tuple[str, Path, list[VideoEntry]]] = []
     iid = read_manifest_entries(manifest_path, "test")
-    sets.append(("iid", out_dir / "iid.csv", iid))
+    sets.append(("iid", out_dir / ItemSet(IID).prediction_name, iid))
     seen_names: dict[str, Path] = {}
     for items_path in items:
         entries, frame = read_item_entries(items_path, results_dir)
@@ -152,7 +153,7 @@ def predict_run(
         if name in seen_names:
             raise DataError(f"{items_path}: set {name} also comes from {seen_names[name]}")
         seen_names[name] = Path(items_path)
-        sets.append((name, out_dir / variant / f"{protocol}-{source}.csv", entries))
+        sets.append((name, out_dir / ItemSet(protocol, variant, source).prediction_name, entries))
 
     results: dict[str, pd.DataFrame] = {}
     total = 0

@@ -12,7 +12,11 @@ import hashlib
 import json
 from pathlib import Path
 
-BANK_DIR = "_stillmix_bank"
+from albar.method_specs import method_spec
+from benchmark.datasets import ADAPTERS
+from benchmark.layout import bank_relpath as layout_bank_relpath
+from benchmark.layout import scene_labels_relpath as layout_scene_relpath
+
 BANK_SETTING_KEYS = (
     "reference_model",
     "reference_weights",
@@ -51,10 +55,8 @@ def effective_training(config: dict, run: dict) -> dict:
 
 
 def run_uses_bank(run: dict) -> bool:
-    """Whether the run trains on the StillMix frame bank (known from the config alone)."""
-    return run["method"] == "stillmix" or (
-        run["method"] == "albar_stillmix" and run.get("stillmix_source") == "bank"
-    )
+    """Whether the run trains on the StillMix frame bank (its method's spec, albar.method_specs)."""
+    return method_spec(run).uses_bank(run)
 
 
 def bank_settings(run: dict, crop_size: int) -> dict:
@@ -73,19 +75,15 @@ def bank_hash(settings: dict) -> str:
 def bank_relpath(config: dict, run: dict, seed: int) -> Path:
     """_stillmix_bank/<bank_hash>/seed<k>/bank.pt, relative to the runs folder."""
     settings = bank_settings(run, effective_training(config, run)["crop_size"])
-    return Path(BANK_DIR) / bank_hash(settings) / f"seed{seed}" / "bank.pt"
+    return layout_bank_relpath(bank_hash(settings), seed)
 
 
 # --- actor masks and scene labels of the training videos (ActorCutMix, SDN) -----------------------
 
-MASK_METHODS = ("actorcutmix", "sdn")
-SCENE_METHODS = ("sdn",)
-SCENE_DIR = "_scene_labels"
-
 
 def run_mask_source(run: dict) -> str | None:
     """The mask source whose training-video masks the run loads with its clips, or None."""
-    return run.get("actor_masks") if run["method"] in MASK_METHODS else None
+    return run.get("actor_masks") if method_spec(run).actor_masks else None
 
 
 def check_run_masks(config: dict, run: dict) -> None:
@@ -95,7 +93,7 @@ def check_run_masks(config: dict, run: dict) -> None:
         return
     kind = config["dataset"]["kind"]
     if source == "truth":
-        if kind not in ("synthetic", "hmdb51"):
+        if not ADAPTERS[kind].has_truth:
             raise RunConfigError(
                 f"run {run['name']!r}: actor_masks truth, but dataset kind {kind!r} has no true "
                 "masks; use box_first (with boxes of the training videos) or a tracker"
@@ -116,18 +114,19 @@ def check_run_masks(config: dict, run: dict) -> None:
 
 def scene_labels_relpath(run: dict) -> Path | None:
     """_scene_labels/<key>.csv, relative to the runs folder: planted.csv or places365-<hash>.csv."""
-    if run["method"] not in SCENE_METHODS:
+    if not method_spec(run).scene_labels:
         return None
     if run["scene_source"] == "planted":
-        return Path(SCENE_DIR) / "planted.csv"
+        return layout_scene_relpath("planted")
     settings = {"weights": run["scene_weights"], "arch": run["scene_arch"]}
-    return Path(SCENE_DIR) / f"places365-{bank_hash(settings)}.csv"
+    return layout_scene_relpath(f"places365-{bank_hash(settings)}")
 
 
 def check_run_scenes(config: dict, run: dict) -> None:
-    if run["method"] not in SCENE_METHODS:
+    if not method_spec(run).scene_labels:
         return
-    if run["scene_source"] == "planted" and config["dataset"]["kind"] != "synthetic":
+    planted = ADAPTERS[config["dataset"]["kind"]].has_factors
+    if run["scene_source"] == "planted" and not planted:
         raise RunConfigError(
             f"run {run['name']!r}: scene_source planted exists only for the synthetic dataset; "
             "set scene_source: places365 and scene_weights (a Places365 ResNet state dict)"

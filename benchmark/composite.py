@@ -53,6 +53,7 @@ from benchmark.backgrounds import (
 from benchmark.clips import test_clip_indices
 from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
 from benchmark.ids import item_id, item_rng, shard_name, shard_of, stable_digest
+from benchmark.layout import ResultsLayout, config_bg_sources, config_item_sets, config_protocols
 from benchmark.manifest import (
     SKIPPED_COLUMNS,
     ManifestError,
@@ -390,17 +391,17 @@ class Assembly:
 
     @cached_property
     def manifest(self) -> pd.DataFrame:
-        return read_manifest(self.results / "manifest.csv").set_index("video_id", drop=False)
+        return read_manifest(ResultsLayout(self.results).manifest).set_index("video_id", drop=False)
 
     @cached_property
     def annotated_frames(self) -> dict[str, np.ndarray]:
-        boxes = read_boxes(self.results / "boxes.parquet")
+        boxes = read_boxes(ResultsLayout(self.results).boxes)
         return {v: np.unique(g["frame"].to_numpy()) for v, g in boxes.groupby("video_id")}
 
     @cached_property
     def video_set(self) -> list[str]:
         """Approved test videos (review gate minus every stage's skips), sorted."""
-        path = self.results / "review" / "approved.csv"
+        path = ResultsLayout(self.results).review_approved
         if not path.exists():
             raise AssemblyError(f"{path}: approved video list not found; run the review stage")
         approved = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -447,8 +448,7 @@ class Assembly:
         return f"bench/{self.variant}/{protocol}-{source}/items/{item}{suffix}"
 
     def shard_table(self, protocol: str, shard: str, skipped: bool = False) -> Path:
-        name = f"{shard}.skipped.csv" if skipped else f"{shard}.csv"
-        return self.results / "bench" / self.variant / "shards" / protocol / name
+        return ResultsLayout(self.results).bench_shard(self.variant, protocol, shard, skipped)
 
     def video_path(self, video_id: str) -> Path:
         path = str(self.manifest.at[video_id, "path"])
@@ -628,7 +628,7 @@ def run_scuba_shard(config: dict, variant: str, shard: str, threads: int = 1) ->
 
 def _check_mask_index(assembly: Assembly, shard: str) -> None:
     """Every video of the shard must be in the mask source's shard index (its masks exist)."""
-    index_path = assembly.results / "masks" / assembly.variant / "shards" / f"{shard}.csv"
+    index_path = ResultsLayout(assembly.results).mask_shard(assembly.variant, shard)
     if not index_path.exists():
         raise AssemblyError(
             f"{index_path}: mask index not found; build mask source {assembly.variant!r}"
@@ -815,30 +815,10 @@ def run_conflfg_shard(config: dict, variant: str, shard: str, threads: int = 1) 
 # Collect: shard tables -> items.csv per variant / protocol / source
 
 
-def items_csv(results: Path, variant: str, protocol: str, source: str) -> Path:
-    return results / "bench" / variant / f"{protocol}-{source}" / "items.csv"
-
-
-def protocols_of(config: dict) -> list[str]:
-    return ["scuba", "scufo"] + (["conflfg"] if config["benchmark"]["conflfg"]["enabled"] else [])
-
-
-def item_sets(config: dict) -> list[tuple[str, str, str]]:
-    """Every (variant, protocol, source) set the config builds."""
-    bench = config["benchmark"]
-    sources = [s["name"] for s in config["backgrounds"]["sources"]]
-    sets = []
-    for variant in bench["variants"]:
-        for protocol in protocols_of(config):
-            for source in [bench["conflfg"]["background"]] if protocol == "conflfg" else sources:
-                sets.append((variant, protocol, source))
-    return sets
-
-
 def _read_shard_tables(results: Path, variant: str, protocol: str, n_shards: int) -> pd.DataFrame:
     frames, origin = [], {}
     for k in range(n_shards):
-        path = results / "bench" / variant / "shards" / protocol / f"{shard_name(k)}.csv"
+        path = ResultsLayout(results).bench_shard(variant, protocol, shard_name(k))
         table = read_items(path)
         for item, source in zip(table["item_id"], table["source"], strict=True):
             if (item, source) in origin:
@@ -865,13 +845,8 @@ def collect_items(config: dict) -> dict[tuple[str, str, str], int]:
     for variant in variants:
         for protocol in ("scuba", "conflfg") if bench["conflfg"]["enabled"] else ("scuba",):
             for k in range(n_shards):
-                path = (
-                    results
-                    / "bench"
-                    / variant
-                    / "shards"
-                    / protocol
-                    / f"{shard_name(k)}.skipped.csv"
+                path = ResultsLayout(results).bench_shard(
+                    variant, protocol, shard_name(k), skipped=True
                 )
                 if not path.exists():
                     raise AssemblyError(
@@ -885,14 +860,14 @@ def collect_items(config: dict) -> dict[tuple[str, str, str], int]:
     )
     skipped = skipped.drop_duplicates().sort_values(["video_id", "mask_source", "reason"])
     gone = set(skipped["video_id"])
-    write_csv_atomic(results / "bench" / "skipped.csv", skipped[SKIPPED_COLUMNS])
+    write_csv_atomic(ResultsLayout(results).bench_skipped, skipped[SKIPPED_COLUMNS])
 
     tables = {}
     for variant in variants:
-        for protocol in protocols_of(config):
+        for protocol in config_protocols(config):
             table = _read_shard_tables(results, variant, protocol, n_shards)
             tables[(variant, protocol)] = table[~table["video_id"].isin(gone)]
-    sources = [s["name"] for s in config["backgrounds"]["sources"]]
+    sources = config_bg_sources(config)
     video_sets = {}
     for variant in variants:
         scuba, scufo = tables[(variant, "scuba")], tables[(variant, "scufo")]
@@ -915,10 +890,11 @@ def collect_items(config: dict) -> dict[tuple[str, str, str], int]:
                 f"variants {first!r} and {variant!r} cover different videos: {diff}"
             )
     counts = {}
-    for variant, protocol, source in item_sets(config):
+    for item_set in config_item_sets(config):
+        variant, protocol, source = item_set.variant, item_set.protocol, item_set.bg_source
         table = tables[(variant, protocol)]
         part = table[table["source"] == source]
-        write_items(items_csv(results, variant, protocol, source), part.reset_index(drop=True))
+        write_items(item_set.items_path(results), part.reset_index(drop=True))
         counts[(variant, protocol, source)] = len(part)
     return counts
 

@@ -47,12 +47,11 @@ from benchmark.atomic import atomic_path, write_bytes_atomic, write_csv_atomic, 
 from benchmark.composite import (
     SUBSAMPLING,
     AssemblyError,
-    item_sets,
-    items_csv,
     read_items,
     write_jpeg_zip,
 )
 from benchmark.config import add_config_arguments, config_from_args, results_dir
+from benchmark.layout import ItemSet, ResultsLayout, config_item_sets
 from benchmark.manifest import read_manifest
 from benchmark.runtime import set_threads
 from benchmark.video import read_image, read_video
@@ -88,7 +87,7 @@ def _jpeg_bytes(frame: np.ndarray, quality: int, subsampling: str) -> bytes:
 
 
 def _sets_of(config: dict, variant: str) -> list[tuple[str, str]]:
-    return [(p, s) for v, p, s in item_sets(config) if v == variant]
+    return [(s.protocol, s.bg_source) for s in config_item_sets(config) if s.variant == variant]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,10 +97,10 @@ def _sets_of(config: dict, variant: str) -> list[tuple[str, str]]:
 def export_mmaction2(config: dict, variant: str) -> int:
     results = results_dir(config)
     bench = config["benchmark"]
-    out = results / "exports" / "mmaction2" / variant
+    out = ResultsLayout(results).export_dir("mmaction2", variant)
     written = 0
     for protocol, source in _sets_of(config, variant):
-        items = read_items(items_csv(results, variant, protocol, source))
+        items = read_items(ItemSet(protocol, variant, source).items_path(results))
         lines = []
         for row in items.itertuples(index=False):
             folder = out / f"{protocol}-{source}" / row.item_id
@@ -122,7 +121,10 @@ def export_mmaction2(config: dict, variant: str) -> int:
                     write_bytes_atomic(folder / mmaction2_template(protocol).format(index), data)
             lines.append(f"{row.item_id} {row.frames} {row.label}\n")
             written += 1
-        write_text_atomic(out / f"{protocol}-{source}.txt", "".join(lines))
+        write_text_atomic(
+            ResultsLayout(results).mmaction2_list(ItemSet(protocol, variant, source)),
+            "".join(lines),
+        )
     verify_mmaction2(config, variant)  # the lists as RawframeDataset reads them, or an error
     return written
 
@@ -155,12 +157,12 @@ def verify_mmaction2(config: dict, variant: str) -> dict:
     start_index 1, the set's filename template) and check every item of items.csv is listed once,
     with its label and a folder holding exactly `total_frames` frames. Writes `verify.json`."""
     results = results_dir(config)
-    out = results / "exports" / "mmaction2" / variant
+    out = ResultsLayout(results).export_dir("mmaction2", variant)
     report: dict = {"variant": variant, "items": 0, "lists": 0}
     for protocol, source in _sets_of(config, variant):
-        where = items_csv(results, variant, protocol, source)
+        where = ItemSet(protocol, variant, source).items_path(results)
         items = read_items(where).set_index("item_id")
-        list_path = out / f"{protocol}-{source}.txt"
+        list_path = ResultsLayout(results).mmaction2_list(ItemSet(protocol, variant, source))
         if not list_path.exists():
             raise AssemblyError(f"{list_path}: not found; run the mmaction2 export first")
         rows = read_rawframe_list(list_path)
@@ -192,7 +194,10 @@ def verify_mmaction2(config: dict, variant: str) -> dict:
                 )
             report["items"] += 1
         report["lists"] += 1
-    write_text_atomic(out / "verify.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(
+        ResultsLayout(results).export_verify("mmaction2", variant),
+        json.dumps(report, indent=2, sort_keys=True) + "\n",
+    )
     return report
 
 
@@ -265,11 +270,11 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
 def export_albar(config: dict, variant: str) -> int:
     results = results_dir(config)
     bench = config["benchmark"]
-    out = results / "exports" / "albar" / variant
-    names = albar_names(read_manifest(results / "manifest.csv"))
+    out = ResultsLayout(results).export_dir("albar", variant)
+    names = albar_names(read_manifest(ResultsLayout(results).manifest))
     index_rows = []
     for protocol, source in _sets_of(config, variant):
-        items = read_items(items_csv(results, variant, protocol, source))
+        items = read_items(ItemSet(protocol, variant, source).items_path(results))
         folder = out / albar_folder(config, protocol, source)
         entries = set()
         for row in items.itertuples(index=False):
@@ -302,7 +307,7 @@ def export_albar(config: dict, variant: str) -> int:
             )
         _remove_stale(folder, entries)
     write_csv_atomic(
-        out / "index.csv",
+        ResultsLayout(results).albar_export_index(variant),
         pd.DataFrame(index_rows, columns=["folder", "entry", "item_id", "protocol", "source"]),
     )
     return len(index_rows)
@@ -399,10 +404,10 @@ class _AlbarSet:
 
     def __init__(self, config, variant, protocol, source, index, label_of: Callable[[str], int]):
         results = results_dir(config)
-        self.where = items_csv(results, variant, protocol, source)
+        self.where = ItemSet(protocol, variant, source).items_path(results)
         self.items = read_items(self.where).set_index("item_id")
-        self.folder = (
-            results / "exports" / "albar" / variant / albar_folder(config, protocol, source)
+        self.folder = ResultsLayout(results).export_dir("albar", variant) / albar_folder(
+            config, protocol, source
         )
         listed = index[index["folder"] == self.folder.name]
         self.item_of = dict(zip(listed["entry"], listed["item_id"], strict=True))
@@ -449,13 +454,13 @@ def verify_albar(config: dict, variant: str) -> dict:
     misaligned or broken one.
     """
     results = results_dir(config)
-    out = results / "exports" / "albar" / variant
-    index_path = out / "index.csv"
+    out = ResultsLayout(results).export_dir("albar", variant)
+    index_path = ResultsLayout(results).albar_export_index(variant)
     if not index_path.exists():
         raise AssemblyError(f"{index_path}: not found; run the ALBAR export first")
     index = pd.read_csv(index_path, dtype=str, keep_default_na=False)
     rule = albar_label_rule(config)
-    table = albar_label_table(rule, read_manifest(results / "manifest.csv"))
+    table = albar_label_table(rule, read_manifest(ResultsLayout(results).manifest))
 
     def label_of(path: str) -> int:
         return albar_label(path, rule, table)
@@ -513,7 +518,10 @@ def verify_albar(config: dict, variant: str) -> dict:
                 )
             report["conflfg"] += 1
     report["min_scufo_psnr_db"] = None if not psnrs else round(min(min(psnrs), 99.0), 2)
-    write_text_atomic(out / "verify.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(
+        ResultsLayout(results).export_verify("albar", variant),
+        json.dumps(report, indent=2, sort_keys=True) + "\n",
+    )
     return report
 
 

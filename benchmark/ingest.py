@@ -65,7 +65,7 @@ def run_ingest(config: dict, threads: int = 1) -> IngestResult:
     dataset = config["dataset"]
     out_dir = results_dir(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    adapter = importlib.import_module(ADAPTERS[dataset["kind"]])
+    adapter = importlib.import_module(ADAPTERS[dataset["kind"]].module)
     settings = dataset.get(dataset["kind"], {})
     kwargs = {
         "seed": config["seed"],

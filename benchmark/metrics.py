@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.ids import item_rng
+from benchmark.layout import ItemSet as EvalSet
+from benchmark.layout import evaluation_sets
 from benchmark.manifest import read_manifest
 
 PROTOCOLS = ("scuba", "scufo", "conflfg")
@@ -70,118 +72,6 @@ _SEED_DIR = re.compile(r"^seed(\d+)$")
 
 class MetricsError(ValueError):
     """A prediction file, an items table or a run folder is unusable; the message names it."""
-
-
-# --------------------------------------------------------------------------------------------
-# Sets and paths
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    """One scored set: the IID test split, or one variant's protocol on one background source."""
-
-    protocol: str  # iid | scuba | scufo | conflfg
-    variant: str | None = None
-    bg_source: str | None = None
-
-    @property
-    def name(self) -> str:
-        if self.protocol == "iid":
-            return "iid"
-        return f"{self.variant}/{self.protocol}-{self.bg_source}"
-
-    def prediction_path(self, seed_dir: str | os.PathLike) -> Path:
-        """`runs/<run>/seed<k>/pred/iid.csv` or `.../pred/<variant>/<protocol>-<bg_source>.csv`."""
-        if self.protocol == "iid":
-            return Path(seed_dir) / "pred" / "iid.csv"
-        return Path(seed_dir) / "pred" / self.variant / f"{self.protocol}-{self.bg_source}.csv"
-
-    def items_path(self, results_dir: str | os.PathLike) -> Path:
-        if self.protocol == "iid":
-            raise MetricsError("the IID set has no items.csv; its labels come from manifest.csv")
-        return (
-            Path(results_dir)
-            / "bench"
-            / self.variant
-            / f"{self.protocol}-{self.bg_source}"
-            / "items.csv"
-        )
-
-
-def evaluation_sets(
-    variants: Sequence[str],
-    bg_sources: Sequence[str],
-    conflfg_sources: Sequence[str] = (),
-    iid: bool = True,
-) -> list[EvalSet]:
-    """Every set a run is scored on, in table order: IID (unless `iid` is False: a released or
-    imported benchmark without the original videos), then per variant SCUBA and SCUFO per
-    background source and Confl-FG on its source(s) (the stripes, in StillMix's protocol)."""
-    unknown = [source for source in conflfg_sources if source not in bg_sources]
-    if unknown:
-        raise MetricsError(
-            f"Confl-FG sources {unknown} are not among the background sources {list(bg_sources)}"
-        )
-    sets = [EvalSet("iid")] if iid else []
-    for variant in variants:
-        for protocol in ("scuba", "scufo"):
-            sets += [EvalSet(protocol, variant, source) for source in bg_sources]
-        sets += [EvalSet("conflfg", variant, source) for source in conflfg_sources]
-    return sets
-
-
-def config_bg_sources(config: dict) -> list[str]:
-    return [source["name"] for source in config["backgrounds"]["sources"]]
-
-
-def config_conflfg_sources(config: dict) -> list[str]:
-    conflfg = config["benchmark"]["conflfg"]
-    return [conflfg["background"]] if conflfg["enabled"] else []
-
-
-def config_evaluation_sets(config: dict) -> list[EvalSet]:
-    """The sets of the config (the prediction files each run × seed must provide)."""
-    return evaluation_sets(
-        config["benchmark"]["variants"], config_bg_sources(config), config_conflfg_sources(config)
-    )
-
-
-def config_run_seeds(config: dict) -> dict[str, list[int]]:
-    """{run name: training seeds}; a run's own `training.seeds` overrides `training.seeds`."""
-    shared = config["training"]["seeds"]
-    return {
-        run["name"]: [int(seed) for seed in (run.get("training") or {}).get("seeds", shared)]
-        for run in config["runs"]
-    }
-
-
-def config_prediction_files(config: dict, results: str | os.PathLike) -> list[str]:
-    """Every prediction file the config's runs × seeds must provide (the workflow's inputs)."""
-    sets = config_evaluation_sets(config)
-    return [
-        eval_set.prediction_path(Path(results) / "runs" / run / f"seed{seed}").as_posix()
-        for run, seeds in config_run_seeds(config).items()
-        for seed in seeds
-        for eval_set in sets
-    ]
-
-
-def config_training_records(config: dict, results: str | os.PathLike) -> list[str]:
-    """`runs/<run>/seed<k>/metrics.json` of every configured run × seed."""
-    return [
-        (Path(results) / "runs" / run / f"seed{seed}" / "metrics.json").as_posix()
-        for run, seeds in config_run_seeds(config).items()
-        for seed in seeds
-    ]
-
-
-def config_item_tables(config: dict, results: str | os.PathLike) -> list[str]:
-    """`bench/<variant>/<protocol>-<bg_source>/items.csv` of every scored set."""
-    return [
-        eval_set.items_path(results).as_posix()
-        for eval_set in config_evaluation_sets(config)
-        if eval_set.protocol != "iid"
-    ]
 
 
 # --------------------------------------------------------------------------------------------

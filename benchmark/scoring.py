@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark.layout import LayoutError
 from benchmark.metrics import (
     BenchmarkSets,
     MetricsError,
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmark.sco
             qc_paths=qc_paths,
         )
         written = write_tables(bench, runs, args.out, settings)
-    except (MetricsError, TablesError) as error:
+    except (MetricsError, LayoutError, TablesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -32,15 +32,21 @@ import pandas as pd
 import yaml
 
 from benchmark.atomic import write_csv_atomic, write_text_atomic
-from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
+from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args
+from benchmark.layout import (
+    TABLE_FORMATS,
+    LayoutError,
+    ResultsLayout,
+    config_bg_sources,
+    config_conflfg_sources,
+    config_run_seeds,
+    results_layout,
+)
 from benchmark.metrics import (
     BenchmarkSets,
     MetricsError,
     RunScores,
     aggregate_seeds,
-    config_bg_sources,
-    config_conflfg_sources,
-    config_run_seeds,
     contra_ci,
     paired_difference,
     per_seed_table,
@@ -279,7 +285,7 @@ def leakage_table(
             figures = dict.fromkeys(QC_FIGURES, float("nan"))
         else:
             qc_path = (settings.qc_paths or {}).get(
-                variant, bench.results_dir / "masks" / variant / "qc.csv"
+                variant, ResultsLayout(bench.results_dir).mask_qc(variant)
             )
             figures = read_qc_means(qc_path, bench.variant_video_ids(variant))
         for _, line in summary[summary["variant"] == variant].iterrows():
@@ -758,7 +764,7 @@ def render_paper_comparison(comparison: pd.DataFrame) -> Rendered:
 def _write_rendered(
     out_dir: Path, stem: str, frame: pd.DataFrame, rendered: Rendered
 ) -> list[Path]:
-    paths = [out_dir / f"{stem}.csv", out_dir / f"{stem}.md", out_dir / f"{stem}.tex"]
+    paths = [out_dir / f"{stem}.{ext}" for ext in TABLE_FORMATS]  # csv, md, tex
     write_csv_atomic(paths[0], frame)
     write_text_atomic(paths[1], rendered.markdown)
     write_text_atomic(paths[2], rendered.latex)
@@ -805,15 +811,6 @@ def write_tables(
     return written
 
 
-def table_outputs(paper_comparison: bool) -> list[str]:
-    """File names `write_tables` produces under tables/ (the rule's outputs)."""
-    stems = ["summary", "per_source", "leakage", "differences"] + (
-        ["paper_comparison"] if paper_comparison else []
-    )
-    names = [f"{stem}.{ext}" for stem in stems for ext in ("csv", "md", "tex")]
-    return names + ["scores_per_seed.csv", "scuba_vs_scufo.png", "leakage_effect.png"]
-
-
 def settings_from_config(config: dict) -> TableSettings:
     evaluation = config["evaluation"]
     return TableSettings(
@@ -830,19 +827,19 @@ def settings_from_config(config: dict) -> TableSettings:
 
 def run_from_config(config: dict) -> list[Path]:
     """Score every configured run × seed on every variant and write results/<dataset>/tables/."""
-    results = results_dir(config)
+    layout = results_layout(config)
     bench = BenchmarkSets(
-        results,
+        layout.root,
         config["benchmark"]["variants"],
         config_bg_sources(config),
         config_conflfg_sources(config),
     )
     run_dirs = {
-        name: seed_dirs(results / "runs" / name, seeds)
+        name: seed_dirs(layout.runs_dir / name, seeds)
         for name, seeds in config_run_seeds(config).items()
     }
     runs = score_runs(bench, run_dirs)
-    return write_tables(bench, runs, results / "tables", settings_from_config(config))
+    return write_tables(bench, runs, layout.tables_dir, settings_from_config(config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -857,7 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     try:
         written = run_from_config(config)
-    except (MetricsError, TablesError) as error:
+    except (MetricsError, LayoutError, TablesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

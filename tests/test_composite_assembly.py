@@ -21,7 +21,6 @@ from benchmark.composite import (
     ItemCollisionError,
     _read_shard_tables,
     collect_items,
-    items_csv,
     read_items,
     run_conflfg_shard,
     run_scuba_shard,
@@ -30,6 +29,7 @@ from benchmark.composite import (
 from benchmark.config import results_dir, validate_config
 from benchmark.ids import shard_name, shard_of
 from benchmark.ingest import run_ingest
+from benchmark.layout import ItemSet
 from benchmark.manifest import read_boxes, read_manifest
 from benchmark.masks import (
     actor_masks_from_arrays,
@@ -133,7 +133,7 @@ def built(tmp_path_factory):
 
 
 def _items(config, variant, protocol, source):
-    return read_items(items_csv(results_dir(config), variant, protocol, source))
+    return read_items(ItemSet(protocol, variant, source).items_path(results_dir(config)))
 
 
 def test_counts_are_videos_times_versions_times_sources(built):
@@ -356,7 +356,7 @@ def test_albar_export_ucf101_names_give_the_class_mapping_label(built, tmp_path)
     )
     assert names[0].startswith("v_") and names[0].endswith("__0.jpg")
     # a mislabelled item (the name's class is not the item's) is caught
-    csv = items_csv(results_dir(config), "truth", "conflfg", "stripe")
+    csv = ItemSet("conflfg", "truth", "stripe").items_path(results_dir(config))
     items = pd.read_csv(csv, keep_default_na=False)
     items.loc[0, "label"] = (items.loc[0, "label"] + 1) % 3
     write_csv_atomic(csv, items)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.composite import collect_items, items_csv, run_scuba_shard
+from benchmark.composite import collect_items, run_scuba_shard
 from benchmark.config import results_dir
+from benchmark.layout import ItemSet
 from benchmark.video import read_video
 from tests.test_composite_assembly import build_backgrounds, build_inputs, run_assembly
 
@@ -64,7 +65,7 @@ def test_rebuild_with_other_shards_and_cores_gives_identical_items(tmp_path):
     }
     (workdir / "config.yaml").write_text(json.dumps(overrides))
     targets = [
-        str(items_csv(results_dir(rebuilt), "truth", protocol, "stripe"))
+        str(ItemSet(protocol, "truth", "stripe").items_path(results_dir(rebuilt)))
         for protocol in ("scuba", "scufo", "conflfg")
     ]
     run = subprocess.run(

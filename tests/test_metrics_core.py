@@ -18,7 +18,6 @@ from benchmark.metrics import (
     conflfg_scores,
     contrasted_accuracy,
     contrasted_correct,
-    evaluation_sets,
     mean_static_max_prob,
     mean_std,
     paired_difference,
@@ -237,23 +236,6 @@ def test_paired_difference_by_item():
     assert 0.0 <= result["ci_lo"] <= 50.0 <= result["ci_hi"] <= 100.0
     same = paired_difference(a, a, "truth", ["stripe"], samples=300, level=0.95, seed=0)
     assert same == {"diff": 0.0, "ci_lo": 0.0, "ci_hi": 0.0}
-
-
-def test_evaluation_sets_layout_and_paths(tmp_path):
-    sets = evaluation_sets(["truth"], ["stripe", "plasma"], ["stripe"])
-    assert [s.name for s in sets] == [
-        "iid",
-        "truth/scuba-stripe",
-        "truth/scuba-plasma",
-        "truth/scufo-stripe",
-        "truth/scufo-plasma",
-        "truth/conflfg-stripe",
-    ]
-    assert sets[0].prediction_path("r/seed0").as_posix() == "r/seed0/pred/iid.csv"
-    assert sets[5].prediction_path("r/seed0").as_posix() == "r/seed0/pred/truth/conflfg-stripe.csv"
-    assert sets[1].items_path("res").as_posix() == "res/bench/truth/scuba-stripe/items.csv"
-    with pytest.raises(MetricsError, match="not among the background sources"):
-        evaluation_sets(["truth"], ["plasma"], ["stripe"])
 
 
 def test_score_seed_end_to_end_and_missing_training_keys(tmp_path):

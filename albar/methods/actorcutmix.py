@@ -60,7 +60,6 @@ class ActorCutMix(Method):
     """Cross-entropy on ActorCutMix-ed clips against the actor-share-weighted labels."""
 
     name = "actorcutmix"
-    uses_masks = True
 
     def __init__(self, *, prob_aug: float, actor_masks: str) -> None:
         self.prob_aug, self.actor_masks = prob_aug, actor_masks

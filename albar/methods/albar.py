@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from albar.losses import albar_objective
+from albar.method_specs import METHOD_SPECS
 from albar.methods.base import Method, StepResult
 from albar.methods.stillmix import StillMix
 
@@ -55,7 +56,6 @@ class AlbarStillMix(StillMix):
     """StillMix on the motion clips, the static clip from the clean clip, all in one batch order."""
 
     name = "albar_stillmix"
-    uses_bank = True
 
     def __init__(
         self,
@@ -77,7 +77,7 @@ class AlbarStillMix(StillMix):
         if stillmix_source not in ("bank", "random"):
             raise ValueError(f"stillmix_source must be 'bank' or 'random', got {stillmix_source!r}")
         # the instance attribute shadows the class default: the random variant needs no bank
-        self.uses_bank = stillmix_source == "bank"
+        self.uses_bank = METHOD_SPECS[self.name].uses_bank({"stillmix_source": stillmix_source})
         self.albar = Albar(
             w_ce=w_ce,
             w_adv=w_adv,

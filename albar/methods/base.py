@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from albar.method_specs import METHOD_SPECS
+
 
 @dataclass(frozen=True)
 class MethodContext:
@@ -36,10 +38,17 @@ class Method:
     """Base class: subclasses set `name`, take their parameters as keyword arguments."""
 
     name: ClassVar[str]
+    # Set from the method's torch-free spec (albar.method_specs), which the workflow reads too.
     uses_bank: ClassVar[bool] = False
     # the loop passes `masks=` (B, 1, T, H, W) actor masks / `scenes=` (B,) scene labels to step
     uses_masks: ClassVar[bool] = False
     uses_scenes: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = METHOD_SPECS[cls.name]  # a method without a spec is an error at import
+        cls.uses_bank, cls.uses_masks = spec.bank, spec.actor_masks
+        cls.uses_scenes = spec.scene_labels
 
     def setup(self, context: MethodContext, bank: torch.Tensor | None = None) -> None:
         """Called once before training. bank: (N, H, W, 3) uint8 frames when `uses_bank`."""

@@ -90,8 +90,6 @@ class Sdn(Method):
     """Action CE + scene adversary through gradient reversal + human-mask confusion."""
 
     name = "sdn"
-    uses_masks = True
-    uses_scenes = True
 
     def __init__(
         self,

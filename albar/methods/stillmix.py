@@ -95,7 +95,6 @@ class StillMix(Method):
     """Cross-entropy on StillMix-augmented clips (bank frames)."""
 
     name = "stillmix"
-    uses_bank = True
 
     def __init__(self, *, prob_aug: float, alpha: Sequence[float], bank: dict) -> None:
         self.prob_aug, self.alpha, self.bank_settings = prob_aug, tuple(alpha), bank
@@ -122,7 +121,6 @@ class StillMixRandom(StillMix):
     """StillMix with frames of other videos of the batch (no bank; the ALBAR release's variant)."""
 
     name = "stillmix_random"
-    uses_bank = False
 
     def __init__(self, *, prob_aug: float, alpha: Sequence[float]) -> None:
         super().__init__(prob_aug=prob_aug, alpha=alpha, bank={})

@@ -24,9 +24,19 @@ class IngestResult:
     report: dict = field(default_factory=dict)  # counts for the log (clipped boxes, ...)
 
 
-ADAPTERS = {
-    "synthetic": "benchmark.datasets.synthetic",
-    "ucf101": "benchmark.datasets.ucf101",
-    "hmdb51": "benchmark.datasets.hmdb51",
-    "generic": "benchmark.datasets.generic",
+@dataclass(frozen=True)
+class Adapter:
+    """One dataset kind: where its adapter lives and what it writes beyond manifest and boxes
+    (the ingest rule's outputs, and which runs and mask sources the dataset allows)."""
+
+    module: str  # exposes `ingest(settings, out_dir, ...)`; imported only when ingesting
+    has_truth: bool = False  # true actor masks under masks/truth/ (a `truth` mask source)
+    has_factors: bool = False  # planted scene factors in synthetic_factors.csv (planted scenes)
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "synthetic": Adapter("benchmark.datasets.synthetic", has_truth=True, has_factors=True),
+    "ucf101": Adapter("benchmark.datasets.ucf101"),
+    "hmdb51": Adapter("benchmark.datasets.hmdb51", has_truth=True),  # JHMDB puppet masks
+    "generic": Adapter("benchmark.datasets.generic"),
 }

@@ -42,8 +42,9 @@ import yaml
 
 from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.backgrounds import read_backgrounds_table
-from benchmark.composite import item_sets, items_csv, read_items
+from benchmark.composite import read_items
 from benchmark.config import results_dir
+from benchmark.layout import ItemSet, config_item_sets, results_layout
 from benchmark.manifest import read_manifest
 from benchmark.masks import mask_path
 from benchmark.release import FORMAT_VERSION
@@ -107,7 +108,7 @@ class ReleaseSettings:
 
 def release_dir(config: dict) -> Path:
     """`results/<dataset>/release/<name>/`, where the workflow writes the bundle."""
-    return results_dir(config) / "release" / ReleaseSettings.from_config(config).name
+    return results_layout(config).release_dir(ReleaseSettings.from_config(config).name)
 
 
 @dataclass(frozen=True)
@@ -323,14 +324,18 @@ def read_checksums(path: Path) -> dict[str, str]:
 
 
 def _sets(config: dict, variants: list[str]) -> list[tuple[str, str, str]]:
-    return [(v, p, s) for v, p, s in item_sets(config) if v in variants]
+    return [
+        (s.variant, s.protocol, s.bg_source)
+        for s in config_item_sets(config)
+        if s.variant in variants
+    ]
 
 
 def _copy_items(results: Path, out: Path, sets, log) -> tuple[dict, list[dict]]:
     tables = {}
     summary = []
     for variant, protocol, source in sets:
-        path = items_csv(results, variant, protocol, source)
+        path = ItemSet(protocol, variant, source).items_path(results)
         items = read_items(path)
         for row in items.itertuples(index=False):
             _copy(results / row.path, out / row.path)

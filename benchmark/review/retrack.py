@@ -49,17 +49,17 @@ def run_retrack(
     config: dict, *, threads: int = 1, dry_run: bool = False, rebuild_gallery: bool = True
 ) -> int:
     """Re-track the pending videos; returns a process exit code (0 = done or nothing to do)."""
-    from benchmark.tracking import TRACKER_MODULES, build_tracker
+    from benchmark.tracking import TRACKERS, build_tracker
     from benchmark.tracking.prompts import read_prompts
     from benchmark.tracking.qc import run_qc
     from benchmark.tracking.run import read_frames, shard_paths
     from benchmark.tracking.tubes import plan_video
 
     tracker_name = config["review"]["tracker"]
-    if tracker_name not in TRACKER_MODULES:
+    if tracker_name not in TRACKERS:
         raise RetrackError(
             f"review.tracker is {tracker_name!r}, a mask source without a tracker; retrack works for "
-            f"{sorted(TRACKER_MODULES)}"
+            f"{sorted(TRACKERS)}"
         )
     tracking = config["tracking"]
     results = results_dir(config)

@@ -15,6 +15,7 @@ Shard runners (`benchmark.tracking.run`) and the CLI (`python -m benchmark.track
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -22,12 +23,21 @@ import numpy as np
 from benchmark.masks import ActorMasks, actor_masks_from_arrays
 from benchmark.tracking.tubes import TrackedVideo, VideoPlan
 
-# name -> module exposing `build(settings, *, seed) -> Tracker`; imported lazily so the weight-free
-# default never imports torch.
-TRACKER_MODULES = {
-    "grabcut": "benchmark.tracking.grabcut",
-    "sam": "benchmark.tracking.sam",
-    "sam2": "benchmark.tracking.sam2",
+
+@dataclass(frozen=True)
+class TrackerEntry:
+    """One tracker of the registry: its module and what a job running it needs."""
+
+    # exposes `build(settings, *, seed) -> Tracker`; imported lazily so that the weight-free
+    # default (and the Snakefile's parse) never imports torch
+    module: str
+    uses_gpu: bool = False  # runs on a GPU when its `device` asks for one (a GPU job resource)
+
+
+TRACKERS: dict[str, TrackerEntry] = {
+    "grabcut": TrackerEntry("benchmark.tracking.grabcut"),
+    "sam": TrackerEntry("benchmark.tracking.sam", uses_gpu=True),
+    "sam2": TrackerEntry("benchmark.tracking.sam2", uses_gpu=True),
 }
 
 
@@ -49,9 +59,9 @@ class Tracker(Protocol):
 
 def build_tracker(name: str, settings: dict, *, seed: int) -> Tracker:
     """The tracker `name` configured by `settings` (its `tracking.<name>` section)."""
-    if name not in TRACKER_MODULES:
-        raise TrackerSetupError(f"unknown tracker {name!r}; choose from {sorted(TRACKER_MODULES)}")
-    module = importlib.import_module(TRACKER_MODULES[name])
+    if name not in TRACKERS:
+        raise TrackerSetupError(f"unknown tracker {name!r}; choose from {sorted(TRACKERS)}")
+    module = importlib.import_module(TRACKERS[name].module)
     return module.build(settings, seed=seed)
 
 

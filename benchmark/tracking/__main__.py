@@ -16,7 +16,7 @@ import time
 
 from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.runtime import set_threads
-from benchmark.tracking import TRACKER_MODULES, TrackerSetupError
+from benchmark.tracking import TRACKERS, TrackerSetupError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     track = commands.add_parser("track", help="track one shard's videos with one tracker")
-    track.add_argument("--tracker", required=True, choices=sorted(TRACKER_MODULES))
+    track.add_argument("--tracker", required=True, choices=sorted(TRACKERS))
     track.add_argument("--shard", required=True, help="shard-<kkk> or its number")
     boxes = commands.add_parser("boxes", help="write one shard's rectangle masks")
     boxes.add_argument("--source", required=True, choices=["box_first", "box_union"])

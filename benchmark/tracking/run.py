@@ -27,6 +27,7 @@ from tqdm import tqdm
 from benchmark.atomic import write_csv_atomic
 from benchmark.config import results_dir
 from benchmark.ids import shard_name, shard_of
+from benchmark.layout import ResultsLayout
 from benchmark.manifest import clip_boxes, read_boxes, read_manifest, write_skipped
 from benchmark.masks import (
     MaskFileError,
@@ -66,8 +67,9 @@ def parse_shard(shard: str | int, n_shards: int) -> int:
 
 
 def shard_paths(results: Path, source: str, shard: int) -> tuple[Path, Path]:
-    folder = results / "masks" / source / "shards"
-    return folder / f"{shard_name(shard)}.csv", folder / f"{shard_name(shard)}.skipped.csv"
+    layout = ResultsLayout(results)
+    name = shard_name(shard)
+    return layout.mask_shard(source, name), layout.mask_shard_skipped(source, name)
 
 
 def shard_inputs(config: dict, shard: int) -> tuple[pd.DataFrame, pd.DataFrame]:

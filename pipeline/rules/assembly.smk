@@ -1,21 +1,20 @@
 # Assembly: backgrounds, then SCUBA / SCUFO / Confl-FG items per variant and shard, items.csv, exports.
+# The item sets and every path come from the layout registry (benchmark.layout).
+from benchmark.layout import (
+    ItemSet,
+    config_bg_sources,
+    config_item_sets,
+    config_protocols,
+)
+
 BENCH = config["benchmark"]
 VARIANTS = BENCH["variants"]
-BG_SOURCES = [source["name"] for source in config["backgrounds"]["sources"]]
-CONFLFG = BENCH["conflfg"]["enabled"]
-ASSEMBLY_PROTOCOLS = ["scuba", "scufo"] + (["conflfg"] if CONFLFG else [])
-ITEM_SETS = [
-    (variant, protocol, source)
-    for variant in VARIANTS
-    for protocol in ASSEMBLY_PROTOCOLS
-    for source in (
-        [BENCH["conflfg"]["background"]] if protocol == "conflfg" else BG_SOURCES
-    )
-]
-ITEMS_CSV = [
-    f"{RESULTS}/bench/{variant}/{protocol}-{source}/items.csv"
-    for variant, protocol, source in ITEM_SETS
-]
+BG_SOURCES = config_bg_sources(config)
+ASSEMBLY_PROTOCOLS = config_protocols(config)
+ITEM_SETS = config_item_sets(config)
+ITEMS_CSV = [LAYOUT.items_csv(item_set) for item_set in ITEM_SETS]
+# one variant's sets as (protocol, source): the export lists of every variant
+VARIANT_SETS = sorted({(s.protocol, s.bg_source) for s in ITEM_SETS})
 
 
 wildcard_constraints:
@@ -37,9 +36,9 @@ ITEM_KEYS = [
 
 rule render_backgrounds:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
+        manifest=LAYOUT.manifest,
     output:
-        table=f"{RESULTS}/backgrounds/{{bg_source}}/backgrounds.csv",
+        table=LAYOUT.backgrounds_table("{bg_source}"),
     log:
         f"{LOGS}/render_backgrounds/{{bg_source}}.log",
     conda:
@@ -54,17 +53,14 @@ rule render_backgrounds:
 
 rule composite_scuba:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
-        approved=f"{RESULTS}/review/approved.csv",
-        masks=f"{RESULTS}/masks/{{variant}}/shards/{{shard}}.csv",
-        backgrounds=expand(
-            f"{RESULTS}/backgrounds/{{bg_source}}/backgrounds.csv",
-            bg_source=BG_SOURCES,
-        ),
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
+        approved=LAYOUT.review_approved,
+        masks=LAYOUT.mask_shard("{variant}", "{shard}"),
+        backgrounds=[LAYOUT.backgrounds_table(source) for source in BG_SOURCES],
     output:
-        table=f"{RESULTS}/bench/{{variant}}/shards/scuba/{{shard}}.csv",
-        skipped=f"{RESULTS}/bench/{{variant}}/shards/scuba/{{shard}}.skipped.csv",
+        table=LAYOUT.bench_shard("{variant}", "scuba", "{shard}"),
+        skipped=LAYOUT.bench_shard("{variant}", "scuba", "{shard}", skipped=True),
     log:
         f"{LOGS}/composite_scuba/{{variant}}-{{shard}}.log",
     benchmark:
@@ -82,10 +78,10 @@ rule composite_scuba:
 
 rule composite_scufo:
     input:
-        scuba=f"{RESULTS}/bench/{{variant}}/shards/scuba/{{shard}}.csv",
-        masks=f"{RESULTS}/masks/{{variant}}/shards/{{shard}}.csv",
+        scuba=LAYOUT.bench_shard("{variant}", "scuba", "{shard}"),
+        masks=LAYOUT.mask_shard("{variant}", "{shard}"),
     output:
-        table=f"{RESULTS}/bench/{{variant}}/shards/scufo/{{shard}}.csv",
+        table=LAYOUT.bench_shard("{variant}", "scufo", "{shard}"),
     log:
         f"{LOGS}/composite_scufo/{{variant}}-{{shard}}.log",
     benchmark:
@@ -103,20 +99,20 @@ rule composite_scufo:
 
 rule composite_conflfg:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
-        approved=f"{RESULTS}/review/approved.csv",
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
+        approved=LAYOUT.review_approved,
         # The static actor comes from a video of any shard, usable in every variant (so all
         # variants pick the same partner).
-        masks=expand(
-            f"{RESULTS}/masks/{{variant}}/shards/{{shard}}.csv",
-            variant=BENCH["variants"],
-            shard=SHARDS,
-        ),
-        backgrounds=f"{RESULTS}/backgrounds/{BENCH['conflfg']['background']}/backgrounds.csv",
+        masks=[
+            LAYOUT.mask_shard(variant, shard)
+            for variant in VARIANTS
+            for shard in SHARDS
+        ],
+        backgrounds=LAYOUT.backgrounds_table(BENCH["conflfg"]["background"]),
     output:
-        table=f"{RESULTS}/bench/{{variant}}/shards/conflfg/{{shard}}.csv",
-        skipped=f"{RESULTS}/bench/{{variant}}/shards/conflfg/{{shard}}.skipped.csv",
+        table=LAYOUT.bench_shard("{variant}", "conflfg", "{shard}"),
+        skipped=LAYOUT.bench_shard("{variant}", "conflfg", "{shard}", skipped=True),
     log:
         f"{LOGS}/composite_conflfg/{{variant}}-{{shard}}.log",
     benchmark:
@@ -136,15 +132,15 @@ rule composite_conflfg:
 
 rule collect_benchmark_items:
     input:
-        shards=expand(
-            f"{RESULTS}/bench/{{variant}}/shards/{{protocol}}/{{shard}}.csv",
-            variant=VARIANTS,
-            protocol=ASSEMBLY_PROTOCOLS,
-            shard=SHARDS,
-        ),
+        shards=[
+            LAYOUT.bench_shard(variant, protocol, shard)
+            for variant in VARIANTS
+            for protocol in ASSEMBLY_PROTOCOLS
+            for shard in SHARDS
+        ],
     output:
         item_sets=ITEMS_CSV,
-        skipped=f"{RESULTS}/bench/skipped.csv",
+        skipped=LAYOUT.bench_skipped,
     log:
         f"{LOGS}/collect_benchmark_items.log",
     localrule: True
@@ -163,8 +159,8 @@ rule export_mmaction2:
         item_sets=variant_items,
     output:
         lists=[
-            f"{RESULTS}/exports/mmaction2/{{variant}}/{protocol}-{source}.txt"
-            for protocol, source in sorted({(p, s) for _, p, s in ITEM_SETS})
+            LAYOUT.mmaction2_list(ItemSet(protocol, "{variant}", source))
+            for protocol, source in VARIANT_SETS
         ],
     log:
         f"{LOGS}/export_mmaction2/{{variant}}.log",
@@ -182,7 +178,7 @@ rule export_albar:
     input:
         item_sets=variant_items,
     output:
-        index=f"{RESULTS}/exports/albar/{{variant}}/index.csv",
+        index=LAYOUT.albar_export_index("{variant}"),
     log:
         f"{LOGS}/export_albar/{{variant}}.log",
     conda:
@@ -197,9 +193,9 @@ rule export_albar:
 
 rule verify_albar_export:
     input:
-        index=f"{RESULTS}/exports/albar/{{variant}}/index.csv",
+        index=LAYOUT.albar_export_index("{variant}"),
     output:
-        report=f"{RESULTS}/exports/albar/{{variant}}/verify.json",
+        report=LAYOUT.export_verify("albar", "{variant}"),
     log:
         f"{LOGS}/verify_albar_export/{{variant}}.log",
     conda:
@@ -216,6 +212,4 @@ ALL_TARGETS += ITEMS_CSV
 if BENCH["exports"]["mmaction2"]:
     ALL_TARGETS += expand(rules.export_mmaction2.output.lists, variant=VARIANTS)
 if BENCH["exports"]["albar"]:
-    ALL_TARGETS += expand(
-        f"{RESULTS}/exports/albar/{{variant}}/verify.json", variant=VARIANTS
-    )
+    ALL_TARGETS += [LAYOUT.export_verify("albar", variant) for variant in VARIANTS]

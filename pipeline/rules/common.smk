@@ -1,5 +1,6 @@
 # Config validation (schema defaults filled in), paths, shards and shared input functions.
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,11 +13,14 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmark.config import validate_config
 from benchmark.ids import shard_name
+from benchmark.layout import ResultsLayout
 
 validate_config(config, "config")
 
 DATASET = config["dataset"]["name"]
 RESULTS = f"{config['results']}/{DATASET}"
+# Every result file's path comes from the layout registry (benchmark.layout), here and in packages.
+LAYOUT = ResultsLayout(RESULTS)
 LOGS = f"logs/{DATASET}"
 SHARDS = [shard_name(k) for k in range(config["n_shards"])]
 # Rules run `python -m <package>`: this interpreter's folder goes first on PATH, unless each rule
@@ -30,6 +34,11 @@ ALL_TARGETS = []
 wildcard_constraints:
     shard=r"shard-\d{3}",
     dataset=r"[A-Za-z0-9_.-]+",
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly one of `names` (longest first, escaped)."""
+    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
 
 def config_json(*sections):

@@ -1,23 +1,22 @@
 # Ingest: the dataset adapter writes the manifest, the boxes and (where the dataset has them) true masks.
-HAS_TRUTH = config["dataset"]["kind"] in ("synthetic", "hmdb51")
+from benchmark.datasets import ADAPTERS
+
+ADAPTER = ADAPTERS[config["dataset"]["kind"]]  # what this dataset's adapter writes
+HAS_TRUTH = ADAPTER.has_truth
 
 
 rule ingest_dataset:
     output:
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
-        skipped=f"{RESULTS}/ingest/skipped.csv",
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
+        skipped=LAYOUT.ingest_skipped,
         truth=(
-            expand(f"{RESULTS}/masks/truth/shards/{{shard}}.csv", shard=SHARDS)
+            [LAYOUT.mask_shard("truth", shard) for shard in SHARDS]
             if HAS_TRUTH
             else []
         ),
         # the planted factors (scene family, appearance, context shape) of every synthetic video
-        factors=(
-            f"{RESULTS}/synthetic_factors.csv"
-            if config["dataset"]["kind"] == "synthetic"
-            else []
-        ),
+        factors=LAYOUT.synthetic_factors if ADAPTER.has_factors else [],
     log:
         f"{LOGS}/ingest_dataset.log",
     conda:

@@ -51,23 +51,25 @@ def gpu_launcher(gpus):
 
 def tracker_gpus(wildcards):
     settings = config["tracking"][wildcards.tracker]
-    return int(wildcards.tracker in GPU_TRACKERS and wants_gpu(settings["device"]))
+    return int(
+        TRACKER_REGISTRY[wildcards.tracker].uses_gpu and wants_gpu(settings["device"])
+    )
 
 
 def qc_shard_files(wildcards):
-    shards = expand(
-        f"{RESULTS}/masks/{wildcards.source}/shards/{{shard}}.csv", shard=SHARDS
-    )
+    shards = [LAYOUT.mask_shard(wildcards.source, shard) for shard in SHARDS]
     if wildcards.source == "truth":
         return shards
-    return shards + [path.replace(".csv", ".skipped.csv") for path in shards]
+    return shards + [
+        LAYOUT.mask_shard_skipped(wildcards.source, shard) for shard in SHARDS
+    ]
 
 
 def qc_truth_files(wildcards):
     """QC of another source compares with the truth, where the dataset has it."""
     if not HAS_TRUTH or wildcards.source == "truth":
         return []
-    return expand(f"{RESULTS}/masks/truth/shards/{{shard}}.csv", shard=SHARDS)
+    return [LAYOUT.mask_shard("truth", shard) for shard in SHARDS]
 
 
 # Review (review.smk)
@@ -89,11 +91,7 @@ def assembly_json(bench_keys, sections=()):
 
 
 def variant_items(wildcards):
-    return [
-        f"{RESULTS}/bench/{variant}/{protocol}-{source}/items.csv"
-        for variant, protocol, source in ITEM_SETS
-        if variant == wildcards.variant
-    ]
+    return [LAYOUT.items_csv(s) for s in ITEM_SETS if s.variant == wildcards.variant]
 
 
 # Training and prediction (train.smk)
@@ -120,7 +118,7 @@ def run_bank(wildcards):
     run = RUNS[wildcards.run]
     if not run_uses_bank(run):
         return []
-    return f"{RESULTS}/runs/{bank_relpath(config, run, int(wildcards.seed))}"
+    return LAYOUT.runs_dir / bank_relpath(config, run, int(wildcards.seed))
 
 
 def run_gpus(wildcards):
@@ -149,12 +147,12 @@ def run_mask_shards(wildcards):
     source = run_mask_source(RUNS[wildcards.run])
     if source is None:
         return []
-    return expand(f"{RESULTS}/masks/{source}/shards/{{shard}}.csv", shard=SHARDS)
+    return [LAYOUT.mask_shard(source, shard) for shard in SHARDS]
 
 
 def run_scene_labels(wildcards):
     relpath = scene_labels_relpath(RUNS[wildcards.run])
-    return [] if relpath is None else f"{RESULTS}/runs/{relpath}"
+    return [] if relpath is None else LAYOUT.runs_dir / relpath
 
 
 def run_extra_args(wildcards):
@@ -162,25 +160,39 @@ def run_extra_args(wildcards):
     run = RUNS[wildcards.run]
     args = []
     if run_mask_source(run):
-        args.append(f"--masks {RESULTS}/masks/{run_mask_source(run)}")
+        args.append(f"--masks {LAYOUT.masks_dir(run_mask_source(run))}")
     if scene_labels_relpath(run):
-        args.append(f"--scenes {RESULTS}/runs/{scene_labels_relpath(run)}")
+        args.append(f"--scenes {LAYOUT.runs_dir / scene_labels_relpath(run)}")
     return " ".join(args)
 
 
 def scene_factor_files(wildcards):
     """Planted scene labels read the synthetic generator's factors table."""
     if SCENE_JOBS[wildcards.scene_key]["source"] == "planted":
-        return f"{RESULTS}/synthetic_factors.csv"
+        return LAYOUT.synthetic_factors
     return []
 
 
 def scene_job_args(wildcards):
     job = SCENE_JOBS[wildcards.scene_key]
     if job["source"] == "planted":
-        return f"--source planted --factors {RESULTS}/synthetic_factors.csv"
+        return f"--source planted --factors {LAYOUT.synthetic_factors}"
     device = "cuda" if config["training"]["device"] == "cuda" else "cpu"
     return (
         f"--source places365 --weights {shlex.quote(job['weights'])} --arch {job['arch']} "
         f"--device {device}"
     )
+
+
+# Evaluation (evaluate.smk)
+
+
+def table_output(name):
+    """One file under tables/: the csv tables and the plots go into the HTML report with their
+    caption, pipeline/report/<stem>.rst."""
+    path = LAYOUT.tables_dir / name
+    if not name.endswith((".csv", ".png")):
+        return path
+    subcategory = "Plots" if name.endswith(".png") else "Tables"
+    caption = f"../report/{Path(name).stem}.rst"
+    return report(path, caption=caption, category="Results", subcategory=subcategory)

@@ -1,22 +1,27 @@
 # Masks: rectangles from the boxes, box-grounded trackers per shard, and QC of every mask source.
 # Logic lives in benchmark.tracking (python -m benchmark.tracking --help); see docs/contracts.md "Masks".
+from benchmark.masks import BOX_SOURCES
+from benchmark.tracking import TRACKERS as TRACKER_REGISTRY
+
 BOX_MASK_SOURCES = config["masks"]["sources"]
 TRACKERS = config["tracking"]["trackers"]
 QC_SOURCES = (["truth"] if HAS_TRUTH else []) + BOX_MASK_SOURCES + TRACKERS
-GPU_TRACKERS = ("sam", "sam2")
+# the wildcards take exactly the names of the registries (rectangles, trackers)
+TRACKER_NAMES = one_of(TRACKER_REGISTRY)
+QC_SOURCE_NAMES = one_of(["truth", *BOX_SOURCES, *TRACKER_REGISTRY])
 
 
 rule build_box_masks:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
     output:
-        index=f"{RESULTS}/masks/{{box_source}}/shards/{{shard}}.csv",
-        skipped=f"{RESULTS}/masks/{{box_source}}/shards/{{shard}}.skipped.csv",
+        index=LAYOUT.mask_shard("{box_source}", "{shard}"),
+        skipped=LAYOUT.mask_shard_skipped("{box_source}", "{shard}"),
     log:
         f"{LOGS}/build_box_masks/{{box_source}}/{{shard}}.log",
     wildcard_constraints:
-        box_source="box_first|box_union",
+        box_source=one_of(BOX_SOURCES),
     conda:
         "../../envs/data.yaml"
     threads: config["threads"]["default"]
@@ -29,18 +34,18 @@ rule build_box_masks:
 
 rule track_actors:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
         reviews=review_files,
     output:
-        index=f"{RESULTS}/masks/{{tracker}}/shards/{{shard}}.csv",
-        skipped=f"{RESULTS}/masks/{{tracker}}/shards/{{shard}}.skipped.csv",
+        index=LAYOUT.mask_shard("{tracker}", "{shard}"),
+        skipped=LAYOUT.mask_shard_skipped("{tracker}", "{shard}"),
     log:
         f"{LOGS}/track_actors/{{tracker}}/{{shard}}.log",
     benchmark:
         f"benchmarks/{DATASET}/track_actors/{{tracker}}/{{shard}}.tsv"
     wildcard_constraints:
-        tracker="grabcut|sam2|sam",
+        tracker=TRACKER_NAMES,
     conda:
         "../../envs/data.yaml"
     threads: config["threads"]["track"]
@@ -61,15 +66,15 @@ rule qc_masks:
     input:
         shards=qc_shard_files,
         truth=qc_truth_files,
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
     output:
-        qc=f"{RESULTS}/masks/{{source}}/qc.csv",
-        skipped=f"{RESULTS}/masks/{{source}}/skipped.csv",
+        qc=LAYOUT.mask_qc("{source}"),
+        skipped=LAYOUT.mask_skipped("{source}"),
     log:
         f"{LOGS}/qc_masks/{{source}}.log",
     wildcard_constraints:
-        source="truth|box_first|box_union|grabcut|sam2|sam",
+        source=QC_SOURCE_NAMES,
     conda:
         "../../envs/data.yaml"
     threads: config["threads"]["default"]
@@ -80,4 +85,4 @@ rule qc_masks:
         "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
-ALL_TARGETS += expand(f"{RESULTS}/masks/{{source}}/qc.csv", source=QC_SOURCES)
+ALL_TARGETS += [LAYOUT.mask_qc(source) for source in QC_SOURCES]

@@ -1,35 +1,25 @@
 # Release: the bundle a third party downloads (benchmark.release; docs/publish.md), then the same
 # verification they run. Off by default (config `release.enabled`).
-from benchmark.release.bundle import ReleaseSettings
+from benchmark.release.bundle import CHECKSUMS, ReleaseSettings
 
 RELEASE = ReleaseSettings.from_config(config)
-RELEASE_DIR = f"{RESULTS}/release/{RELEASE.name}"
-RELEASE_SETS = [
-    (variant, protocol, source)
-    for variant, protocol, source in ITEM_SETS
-    if variant in RELEASE.variants
-]
+RELEASE_DIR = LAYOUT.release_dir(RELEASE.name)
+RELEASE_SETS = [s for s in ITEM_SETS if s.variant in RELEASE.variants]
 
 
 rule build_release:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        item_sets=[
-            f"{RESULTS}/bench/{variant}/{protocol}-{source}/items.csv"
-            for variant, protocol, source in RELEASE_SETS
-        ],
-        qc=expand(f"{RESULTS}/masks/{{variant}}/qc.csv", variant=RELEASE.variants),
-        review=f"{RESULTS}/review/summary.csv",
-        backgrounds=expand(
-            f"{RESULTS}/backgrounds/{{bg_source}}/backgrounds.csv",
-            bg_source=BG_SOURCES,
-        ),
+        manifest=LAYOUT.manifest,
+        item_sets=[LAYOUT.items_csv(s) for s in RELEASE_SETS],
+        qc=[LAYOUT.mask_qc(variant) for variant in RELEASE.variants],
+        review=LAYOUT.review_summary,
+        backgrounds=[LAYOUT.backgrounds_table(source) for source in BG_SOURCES],
         decisions=review_decision_files,
     output:
         # The checksum list stands for the whole folder (a directory() output would get
         # Snakemake's .snakemake_timestamp, a file the bundle does not list).
-        checksums=f"{RELEASE_DIR}/SHA256SUMS",
-        archive=[f"{RELEASE_DIR}.tar.gz"] if RELEASE.archive else [],
+        checksums=RELEASE_DIR / CHECKSUMS,
+        archive=[LAYOUT.release_archive(RELEASE.name)] if RELEASE.archive else [],
     log:
         f"{LOGS}/build_release.log",
     localrule: True
@@ -45,9 +35,9 @@ rule build_release:
 
 rule verify_release:
     input:
-        checksums=f"{RELEASE_DIR}/SHA256SUMS",
+        checksums=RELEASE_DIR / CHECKSUMS,
     output:
-        report=f"{RESULTS}/release/{RELEASE.name}.verify.json",
+        report=LAYOUT.release_verify(RELEASE.name),
     log:
         f"{LOGS}/verify_release.log",
     localrule: True

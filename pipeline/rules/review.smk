@@ -12,17 +12,17 @@ REVIEW_DECISIONS = f"{REVIEW['decisions_dir']}/{DATASET}/{REVIEW_TRACKER}.csv"
 REVIEW_PROMPTS = f"{REVIEW['decisions_dir']}/{DATASET}/{REVIEW_TRACKER}.prompts.json"
 # A video skipped by any stage leaves every variant: ingest's skips and those of every mask source
 # a variant is built from (and of the reviewed tracker).
-REVIEW_SKIP_FILES = [f"{RESULTS}/ingest/skipped.csv"] + [
-    f"{RESULTS}/masks/{source}/skipped.csv"
+REVIEW_SKIP_FILES = [LAYOUT.ingest_skipped] + [
+    LAYOUT.mask_skipped(source)
     for source in sorted(set(config["benchmark"]["variants"]) | {REVIEW_TRACKER})
 ]
 
 
 rule build_review_gallery:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        boxes=f"{RESULTS}/boxes.parquet",
-        qc=expand(f"{RESULTS}/masks/{{source}}/qc.csv", source=REVIEW_SOURCES),
+        manifest=LAYOUT.manifest,
+        boxes=LAYOUT.boxes,
+        qc=[LAYOUT.mask_qc(source) for source in REVIEW_SOURCES],
         decisions=review_decision_files,
     output:
         page=f"{RESULTS}/review/{REVIEW_TRACKER}/index.html",
@@ -52,15 +52,15 @@ rule build_review_gallery:
 
 rule gate_review:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
-        qc=f"{RESULTS}/masks/{REVIEW_TRACKER}/qc.csv",
+        manifest=LAYOUT.manifest,
+        qc=LAYOUT.mask_qc(REVIEW_TRACKER),
         skipped=REVIEW_SKIP_FILES,
         decisions=review_decision_files,
     output:
-        approved=f"{RESULTS}/review/approved.csv",
+        approved=LAYOUT.review_approved,
         status=f"{RESULTS}/review/status.csv",
         summary=report(
-            f"{RESULTS}/review/summary.csv",
+            LAYOUT.review_summary,
             caption="../report/review_summary.rst",
             category="Review",
         ),

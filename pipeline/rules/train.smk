@@ -13,6 +13,7 @@ from albar.runs import (
     run_uses_bank,
     scene_labels_relpath,
 )
+from benchmark.layout import IID, ItemSet, config_item_sets
 
 RUNS = {run["name"]: run for run in config["runs"]}
 find_run(config, config["runs"][0]["name"])  # fails early on repeated run names
@@ -42,18 +43,14 @@ BANK_JOBS = {
     for name, run in RUNS.items()
     if run_uses_bank(run)
 }
-# the prediction sets: IID plus every variant x protocol x background source (Confl-FG: one source)
-PRED_SETS = [
-    f"{variant}/{protocol}-{source['name']}"
-    for variant in config["benchmark"]["variants"]
-    for protocol in ("scuba", "scufo")
-    for source in config["backgrounds"]["sources"]
+# the prediction sets: IID, then every item set of the config (benchmark.layout)
+PRED_SETS = config_item_sets(config, iid=True)
+# Confl-FG last on the command line, as before the layout registry: the same command, so
+# predictions made earlier are not rerun.
+PREDICT_ITEM_TABLES = [
+    LAYOUT.items_csv(s)
+    for s in sorted(PRED_SETS[1:], key=lambda s: s.protocol == "conflfg")
 ]
-if config["benchmark"]["conflfg"]["enabled"]:
-    PRED_SETS += [
-        f"{variant}/conflfg-{config['benchmark']['conflfg']['background']}"
-        for variant in config["benchmark"]["variants"]
-    ]
 
 
 wildcard_constraints:
@@ -64,9 +61,9 @@ wildcard_constraints:
 
 rule build_stillmix_bank:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
+        manifest=LAYOUT.manifest,
     output:
-        bank=f"{RESULTS}/runs/_stillmix_bank/{{bank_hash}}/seed{{seed}}/bank.pt",
+        bank=LAYOUT.bank("{bank_hash}", "{seed}"),
     log:
         f"{LOGS}/build_stillmix_bank/{{bank_hash}}-seed{{seed}}.log",
     benchmark:
@@ -88,10 +85,10 @@ rule build_stillmix_bank:
 
 rule label_scenes:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
+        manifest=LAYOUT.manifest,
         factors=scene_factor_files,
     output:
-        labels=f"{RESULTS}/runs/_scene_labels/{{scene_key}}.csv",
+        labels=LAYOUT.scene_labels("{scene_key}"),
     log:
         f"{LOGS}/label_scenes/{{scene_key}}.log",
     wildcard_constraints:
@@ -108,14 +105,14 @@ rule label_scenes:
 
 rule train_model:
     input:
-        manifest=f"{RESULTS}/manifest.csv",
+        manifest=LAYOUT.manifest,
         bank=run_bank,
         masks=run_mask_shards,
         scenes=run_scene_labels,
     output:
-        checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
-        metrics=f"{RESULTS}/runs/{{run}}/seed{{seed}}/metrics.json",
-        train_log=f"{RESULTS}/runs/{{run}}/seed{{seed}}/train.log",
+        checkpoint=LAYOUT.checkpoint("{run}", "{seed}"),
+        metrics=LAYOUT.training_record("{run}", "{seed}"),
+        train_log=LAYOUT.train_log("{run}", "{seed}"),
     log:
         f"{LOGS}/train_model/{{run}}-seed{{seed}}.log",
     benchmark:
@@ -142,14 +139,15 @@ rule train_model:
 
 rule predict_items:
     input:
-        checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
-        manifest=f"{RESULTS}/manifest.csv",
-        item_tables=[f"{RESULTS}/bench/{name}/items.csv" for name in PRED_SETS],
+        checkpoint=LAYOUT.checkpoint("{run}", "{seed}"),
+        manifest=LAYOUT.manifest,
+        item_tables=PREDICT_ITEM_TABLES,
     output:
-        iid=f"{RESULTS}/runs/{{run}}/seed{{seed}}/pred/iid.csv",
+        iid=LAYOUT.prediction_file("{run}", "{seed}", ItemSet(IID)),
         sets=[
-            f"{RESULTS}/runs/{{run}}/seed{{seed}}/pred/{name}.csv"
-            for name in PRED_SETS
+            LAYOUT.prediction_file("{run}", "{seed}", s)
+            for s in PRED_SETS
+            if s.protocol != IID
         ],
     log:
         f"{LOGS}/predict_items/{{run}}-seed{{seed}}.log",
@@ -177,8 +175,7 @@ rule predict_items:
         "--out {params.out} --threads {threads} > {log} 2>&1"
 
 
+ALL_TARGETS += [LAYOUT.training_record(run, seed) for run, seed in RUN_SEEDS]
 ALL_TARGETS += [
-    f"{RESULTS}/runs/{run}/seed{seed}/{name}"
-    for run, seed in RUN_SEEDS
-    for name in ["metrics.json", "pred/iid.csv"] + [f"pred/{s}.csv" for s in PRED_SETS]
+    LAYOUT.prediction_file(run, seed, s) for run, seed in RUN_SEEDS for s in PRED_SETS
 ]
