@@ -49,12 +49,12 @@ from benchmark.composite import (
     AssemblyError,
     item_sets,
     items_csv,
-    read_items,
     write_jpeg_zip,
 )
 from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.manifest import read_manifest
 from benchmark.runtime import set_threads
+from benchmark.table_files import read_items
 from benchmark.video import read_image, read_video
 
 SOURCE_TITLES = {"stripe": "Stripe", "places365": "Places365", "vqgan": "VQGAN"}

@@ -48,6 +48,7 @@ from benchmark.metrics import (
     seed_dirs,
 )
 from benchmark.runtime import set_threads
+from benchmark.table_files import TableError
 
 # Package data: found through importlib.resources, as in an installed wheel.
 PAPER_TABLES_PATH = Path(
@@ -857,7 +858,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     try:
         written = run_from_config(config)
-    except (MetricsError, TablesError) as error:
+    except (MetricsError, TableError, TablesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -202,7 +202,7 @@ def test_predictions_cover_every_item_in_the_contract_format(dataset, tmp_path):
     assert scufo["item_id"].str.endswith("__static").all()
     top = scufo[[f"p_{k}" for k in range(CLASSES)]].max(axis=1)
     assert (abs(scufo["static_max_prob"] - top) < 1e-9).all()
-    from benchmark.metrics import read_predictions
+    from benchmark.table_files import read_predictions
 
     read_predictions(
         tmp_path / "run" / "pred" / "truth" / "scuba-stripe.csv"
