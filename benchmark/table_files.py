@@ -157,11 +157,12 @@ def read_table(
     path: str | os.PathLike,
     missing_hint: str,
     dtype: dict | type | None = str,
-    na_values: list[str] | None = None,
+    na_values: list[str] | dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """Read and validate table `name` from `path`; `missing_hint` says what to run when it is absent.
 
-    CSV cells are read as `dtype` (text by default, empty cells "" unless `na_values` says [""]).
+    CSV cells are read as `dtype` (text by default; empty cells stay "" unless `na_values`, for
+    every column or per column, says [""]).
     """
     path = Path(path)
     if not path.exists():
@@ -177,6 +178,33 @@ def read_table(
             f"{_one_line(error)[:120]}); {TABLES[name]}"
         ) from None
     return validate_rows(frame, name, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# qc.csv (mask quality control; benchmark.tracking.qc computes the figures)
+
+
+def write_qc(path: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
+    """Write a mask source's qc.csv (validated first); return the table."""
+    return write_table("qc", path, pd.DataFrame(rows, columns=table_columns("qc")))
+
+
+def read_qc(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and check a mask source's qc.csv: empty figures are NaN, empty flags "", each video once."""
+    columns = table_columns("qc")
+    text = {"video_id": str, "mask_sha256": str, "flags": str}
+    empty_is_null = {c: [""] for c in columns if c not in text}
+    frame = read_table(
+        "qc",
+        path,
+        "run the qc_masks rule for this mask source",
+        dtype=text,
+        na_values=empty_is_null,
+    )
+    duplicated = frame.loc[frame["video_id"].duplicated(), "video_id"].tolist()
+    if duplicated:
+        raise TableError(f"{path}: video_id(s) listed twice: {duplicated[:5]}; {TABLES['qc']}")
+    return frame.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from benchmark.metrics import (
     seed_dirs,
 )
 from benchmark.runtime import set_threads
-from benchmark.table_files import TableError
+from benchmark.table_files import TableError, read_qc
 
 # Package data: found through importlib.resources, as in an installed wheel.
 PAPER_TABLES_PATH = Path(
@@ -252,11 +252,7 @@ def read_qc_means(qc_path: str | os.PathLike, video_ids: Sequence[str]) -> dict[
         raise TablesError(
             f"{qc_path}: mask QC table not found; run the QC stage for this mask source"
         )
-    qc = pd.read_csv(qc_path, dtype={"video_id": str}, keep_default_na=False, na_values=[""])
-    missing = [c for c in ["video_id", *QC_FIGURES] if c not in qc.columns]
-    if missing:
-        raise TablesError(f"{qc_path}: lacks columns {missing}")
-    qc = qc.set_index("video_id")
+    qc = read_qc(qc_path).set_index("video_id")
     absent = sorted(set(video_ids) - set(qc.index))
     if absent:
         raise TablesError(
