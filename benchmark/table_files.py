@@ -181,6 +181,40 @@ def read_table(
 
 
 # ---------------------------------------------------------------------------------------------
+# tables/summary.csv (benchmark.tables builds it)
+
+
+def summary_metrics() -> list[str]:
+    """The figures of the summary table that get a `<metric>_std` column when seeds > 1."""
+    return list(table_schema("summary")["$defs"]["std_metrics"]["const"])
+
+
+def validate_summary(summary: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Check every summary row (its `_std` columns included) against summary.schema.yaml."""
+    columns = table_columns("summary")
+    expected = columns + [f"{m}_std" for m in summary_metrics()]
+    if list(summary.columns) not in (columns, expected):
+        raise TableError(
+            f"{path}: summary columns must be {columns} (then the _std columns); "
+            f"got {list(summary.columns)}; {TABLES['summary']}"
+        )
+    validator = row_validator("summary")
+    for record in summary.to_dict("records"):
+        record = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
+        record = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()
+        }
+        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
+        if errors:
+            where = f"variant {record.get('variant')!r}, run {record.get('run')!r}"
+            field = ".".join(str(p) for p in errors[0].absolute_path) or "(row)"
+            raise TableError(
+                f"{path}: summary row ({where}) breaks summary.schema.yaml: {field}: "
+                f"{_one_line(errors[0].message)}; {TABLES['summary']}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
 # qc.csv (mask quality control; benchmark.tracking.qc computes the figures)
 
 

@@ -26,13 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pandas as pd
-import yaml
 
 from benchmark.atomic import write_csv_atomic, write_text_atomic
-from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
+from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.metrics import (
     BenchmarkSets,
     MetricsError,
@@ -48,36 +46,21 @@ from benchmark.metrics import (
     seed_dirs,
 )
 from benchmark.runtime import set_threads
-from benchmark.table_files import TableError, read_qc
+from benchmark.table_files import (
+    TableError,
+    read_qc,
+    summary_metrics,
+    table_columns,
+    validate_summary,
+)
 
 # Package data: found through importlib.resources, as in an installed wheel.
 PAPER_TABLES_PATH = Path(
     os.fspath(importlib.resources.files("benchmark") / "data" / "paper_tables.csv")
 )
-SUMMARY_SCHEMA_PATH = SCHEMA_DIR / "summary.schema.yaml"
-
 # Figures of the summary table, in column order; each gets `<metric>_std` when seeds > 1.
-SUMMARY_METRICS = [
-    "iid",
-    "scuba_avg",
-    "scufo_avg",
-    "static_max_prob",
-    "conflfg",
-    "conflfg_static",
-    "conflfg_moving_gt_static",
-    "contra_avg",
-]
-SUMMARY_COLUMNS = [
-    "variant",
-    "run",
-    "method",
-    "seeds",
-    "epochs",
-    "steps",
-    *SUMMARY_METRICS,
-    "contra_ci_lo",
-    "contra_ci_hi",
-]
+SUMMARY_METRICS = summary_metrics()
+SUMMARY_COLUMNS = table_columns("summary")
 PER_SOURCE_METRICS = ["scuba", "scufo", "contra"]
 LEAKAGE_COLUMNS = [
     "variant",
@@ -428,23 +411,6 @@ def _ours(
     return float("nan")
 
 
-def validate_summary(
-    summary: pd.DataFrame, schema_path: str | os.PathLike = SUMMARY_SCHEMA_PATH
-) -> None:
-    """Check every summary row against benchmark/schemas/summary.schema.yaml."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    for record in summary.to_dict("records"):
-        record = {
-            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()
-        }
-        record = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
-        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
-        if errors:
-            where = f"variant {record.get('variant')!r}, run {record.get('run')!r}"
-            raise TablesError(f"summary row ({where}) breaks {schema_path}: {errors[0].message}")
-
-
 # --------------------------------------------------------------------------------------------
 # Rendering (Markdown and LaTeX)
 
@@ -773,7 +739,7 @@ def write_tables(
 
     out_dir = Path(out_dir)
     summary = summary_table(bench, runs, settings)
-    validate_summary(summary)
+    validate_summary(summary, out_dir / "summary.csv")
     per_source = per_source_table(bench, runs)
     leakage = leakage_table(bench, summary, settings)
     differences = differences_table(bench, runs, settings)

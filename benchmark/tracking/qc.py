@@ -51,6 +51,7 @@ FLAGS = {
     "leaky_gt": "leak_gt > masks.qc.leaky_gt: much of the mask lies outside the true mask",
 }
 
+
 class QcError(ValueError):
     """QC inputs disagree (stale index, size mismatch); the message names the file."""
 
