@@ -119,7 +119,9 @@ def validate_rows(
     if missing:
         raise TableError(f"{where}{what} lacks columns {missing}; {TABLES[name]}")
     frame = frame[columns]
-    validator = row_validator(name)
+    # A schema whose top level describes the file (decisions: the CSV and the prompts JSON)
+    # keeps the row in $defs.row.
+    validator = row_validator(name, "row" if "row" in table_schema(name).get("$defs", {}) else None)
     integers = set(table_schema(name).get("x-integer", []))
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     for row, record in enumerate(records):
