@@ -199,10 +199,9 @@ def summary_table(
             rows.append(row)
     columns = SUMMARY_COLUMNS + ([f"{m}_std" for m in SUMMARY_METRICS] if with_std else [])
     frame = pd.DataFrame(rows, columns=columns)
-    return _round_frame(
-        frame,
-        [c for c in columns if c not in ("variant", "run", "method", "seeds", "epochs", "steps")],
-    )
+    # every figure is rounded; the key and training columns before `iid` are not
+    unrounded = SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("iid")]
+    return _round_frame(frame, [c for c in columns if c not in unrounded])
 
 
 def per_source_table(bench: BenchmarkSets, runs: Sequence[RunScores]) -> pd.DataFrame:
