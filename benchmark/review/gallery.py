@@ -33,7 +33,6 @@ from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.manifest import read_boxes, read_manifest
 from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.review.decisions import read_decisions
-from benchmark.table_files import read_qc
 from benchmark.video import VideoReadError, read_video
 
 # qc.csv's numeric columns (docs/contracts.md) and which end is "worst" when sorting worst-first:
@@ -215,7 +214,9 @@ def _numbers(row: pd.Series | None) -> list[float | None]:
 def _read_qc_optional(path: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
-    return read_qc(path)
+    return pd.read_csv(
+        path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False
+    )
 
 
 def build_gallery(
