@@ -35,7 +35,8 @@ import torch
 
 from albar.data import ClipSettings, DataError, FrameReader, read_item_entries
 from albar.predict import check_prediction_ids, prediction_frame
-from benchmark.atomic import write_csv_atomic, write_text_atomic
+from benchmark import table_files
+from benchmark.atomic import write_text_atomic
 from benchmark.clips import test_clip_indices
 from benchmark.layout import ItemSet, LayoutError, evaluation_sets
 from benchmark.release.bundle import BUNDLE_JSON
@@ -141,7 +142,7 @@ def write_predictions(
     writes `<seed_dir>/metrics.json` if absent (edit its method / epochs / steps)."""
     path = parse_set(set_name).prediction_path(seed_dir)
     check_prediction_ids(list(item_ids), item_ids, str(path))
-    write_csv_atomic(path, prediction_frame(list(item_ids), np.asarray(probs), static))
+    table_files.write_predictions(path, prediction_frame(list(item_ids), np.asarray(probs), static))
     record = Path(seed_dir) / "metrics.json"
     if not record.exists():
         write_text_atomic(

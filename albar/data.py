@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.clips import test_clip_indices
+from benchmark.table_files import read_items
 from benchmark.video import read_image, read_video
 
 MANIFEST_COLUMNS = ("video_id", "path", "label", "split", "num_frames")
-ITEM_COLUMNS = ("item_id", "video_id", "protocol", "label", "frames", "path")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -117,16 +117,7 @@ def read_item_entries(
     items_path: str | os.PathLike, root: str | os.PathLike
 ) -> tuple[list[VideoEntry], pd.DataFrame]:
     """Entries of one items.csv (labels from the file itself); duplicate item ids are an error."""
-    items_path = Path(items_path)
-    if not items_path.exists():
-        raise DataError(f"{items_path}: item list not found; run the assembly stage first")
-    frame = pd.read_csv(items_path, dtype={"item_id": str, "path": str}, keep_default_na=False)
-    missing = [c for c in ITEM_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{items_path}: lacks columns {missing}")
-    duplicated = sorted(set(frame.loc[frame["item_id"].duplicated(), "item_id"]))
-    if duplicated:
-        raise DataError(f"{items_path}: duplicate item ids {duplicated[:5]} ({len(duplicated)})")
+    frame = read_items(items_path)
     root = Path(root)
     entries = [
         VideoEntry(str(r.item_id), root / str(r.path), int(r.label), r.protocol == "scufo")

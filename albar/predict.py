@@ -47,8 +47,8 @@ from albar.train import (
     model_from_checkpoint,
     pick_device,
 )
-from benchmark.atomic import write_csv_atomic
 from benchmark.layout import IID, ItemSet
+from benchmark.table_files import write_predictions
 
 PROBABILITY_DECIMALS = 6
 
@@ -170,7 +170,7 @@ def predict_run(
     # written only once every set succeeded: no half-written prediction folder
     written = {}
     for name, path, _ in sets:
-        write_csv_atomic(path, results[name])
+        write_predictions(path, results[name])
         written[name] = path
     seconds = time.perf_counter() - started
     log(

@@ -24,30 +24,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from albar.data import DataError, FrameReader, read_manifest_entries
 from benchmark.atomic import write_csv_atomic
-from benchmark.config import SCHEMA_DIR
+from benchmark.table_files import validate_rows
 
-SCHEMA = SCHEMA_DIR / "scene_labels.schema.yaml"
 SCENE_SOURCES = ("planted", "places365")
 PLACES365_CLASSES = 365
 PLACES365_ARCHS = ("resnet18", "resnet50")
 
 
-def _schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
-
-
 def validate_scene_labels(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
     """Check a scene-label table against its schema (and unique video ids); return it typed."""
-    from benchmark.backgrounds import validate_rows
-
-    try:
-        frame = validate_rows(frame, _schema(), path, "scene labels")
-    except ValueError as error:
-        raise DataError(str(error)) from None
+    frame = validate_rows(frame, "scene_labels", path, "scene labels")
     duplicated = sorted(set(frame.loc[frame["video_id"].duplicated(), "video_id"]))
     if duplicated:
         raise DataError(f"{path}: videos listed twice: {duplicated[:5]}; rebuild the scene labels")
@@ -59,7 +48,7 @@ def validate_scene_labels(frame: pd.DataFrame, path: str | os.PathLike) -> pd.Da
 def write_scene_labels(path: str | os.PathLike, frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values("video_id", kind="stable").reset_index(drop=True)
     frame = validate_scene_labels(frame, path)
-    write_csv_atomic(path, frame)
+    write_csv_atomic(path, frame)  # validated above, with the duplicate check
     return frame
 
 

@@ -17,7 +17,8 @@ usable images sorted by relative path. Either way the mask source never enters t
 variant gets the same backgrounds, and adding a video never changes another video's draw.
 
 Each source writes `backgrounds/<source>/backgrounds.csv` (`background_id, source, path, sha256,
-params`, validated against `benchmark/schemas/backgrounds.schema.yaml`), generated images as PNG
+params`, validated against `benchmark/schemas/backgrounds.schema.yaml` by
+`benchmark.table_files`), generated images as PNG
 under `backgrounds/<source>/images/`, and, for folders, `rejected.csv` (path, reason).
 `sha256` is of the decoded RGB pixels, the thing that is composited.
 """
@@ -35,17 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from PIL import Image, UnidentifiedImageError
 
 from benchmark.atomic import write_csv_atomic
-from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
+from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.ids import item_rng
+from benchmark.table_files import read_table, table_columns, write_table
 from benchmark.video import pixels_sha256, write_image
 
 GENERATED_KINDS = ("stripe", "plasma", "mosaic")
 SOURCE_KINDS = (*GENERATED_KINDS, "folder")
-BACKGROUND_COLUMNS = ["background_id", "source", "path", "sha256", "params"]
 BACKGROUND_SIZE = 256  # the protocol's background size (Places365 test images are 256x256)
 DRAW_STAGE = "backgrounds"  # namespace of every background draw in item_rng
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F", "La")
@@ -244,7 +244,7 @@ def index_image_folder(
             f"extensions {sorted(suffixes)}); put RGB images there or fix backgrounds.sources"
         )
     return (
-        pd.DataFrame(rows, columns=BACKGROUND_COLUMNS),
+        pd.DataFrame(rows, columns=table_columns("backgrounds")),
         pd.DataFrame(rejected, columns=["path", "reason"]),
     )
 
@@ -253,59 +253,14 @@ def index_image_folder(
 # Tables
 
 
-def _schema(name: str) -> dict:
-    return yaml.safe_load((SCHEMA_DIR / name).read_text())
-
-
-def _is_integral(value: object) -> bool:
-    if isinstance(value, str):
-        return value.lstrip("-").isdigit()
-    return isinstance(value, float) and value.is_integer()
-
-
-def validate_rows(
-    frame: pd.DataFrame, schema: dict, path: str | os.PathLike, what: str
-) -> pd.DataFrame:
-    """Validate every row of a table against a row schema (JSON schema of one record).
-
-    Empty cells are None. The column order is the schema's `x-columns`. Raises ValueError
-    naming the file, the row and the rule broken.
-    """
-    import jsonschema
-
-    columns = schema["x-columns"]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise BackgroundError(f"{path}: {what} lacks columns {missing}")
-    frame = frame[columns]
-    validator = jsonschema.Draft202012Validator(schema)
-    integers = set(schema.get("x-integer", []))
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    for row, record in enumerate(records):
-        for key, value in record.items():
-            if isinstance(value, np.generic):
-                value = record[key] = value.item()
-            # CSV cells arrive as text, nullable integer columns as floats: coerce exact ones.
-            if key in integers and _is_integral(value):
-                record[key] = int(value)
-        error = next(iter(validator.iter_errors(record)), None)
-        if error is not None:
-            field = ".".join(str(p) for p in error.absolute_path) or "(row)"
-            raise BackgroundError(f"{path}: {what} row {row + 2}: {field}: {error.message}")
-    return frame
-
-
 def write_backgrounds_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
-    table = validate_rows(table, _schema("backgrounds.schema.yaml"), path, "backgrounds table")
-    write_csv_atomic(path, table)
+    write_table("backgrounds", path, table)
 
 
 def read_backgrounds_table(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
+    if not Path(path).exists():
         raise BackgroundError(f"{path}: backgrounds table not found; run render_backgrounds")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return validate_rows(table, _schema("backgrounds.schema.yaml"), path, "backgrounds table")
+    return read_table("backgrounds", path, "run render_backgrounds")
 
 
 @dataclass(frozen=True)
@@ -417,7 +372,7 @@ def build_source(
                 rows.append(
                     [f"{video_id}__{k}", source.name, relative, pixels_sha256(image), params]
                 )
-        table = pd.DataFrame(rows, columns=BACKGROUND_COLUMNS)
+        table = pd.DataFrame(rows, columns=table_columns("backgrounds"))
     write_backgrounds_table(out / "backgrounds.csv", table)
     return table
 

@@ -40,18 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from PIL import Image
 
 from benchmark.atomic import atomic_path, write_csv_atomic
-from benchmark.backgrounds import (
-    BackgroundError,
-    BackgroundLibrary,
-    configured_sources,
-    validate_rows,
-)
+from benchmark.backgrounds import BackgroundLibrary, configured_sources
 from benchmark.clips import test_clip_indices
-from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args, results_dir
+from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.ids import item_id, item_rng, shard_name, shard_of, stable_digest
 from benchmark.layout import ResultsLayout, config_bg_sources, config_item_sets, config_protocols
 from benchmark.manifest import (
@@ -62,6 +56,7 @@ from benchmark.manifest import (
     write_skipped,
 )
 from benchmark.masks import ActorMasks, MaskFileError, mask_path, read_actor_masks
+from benchmark.table_files import item_row, read_items, table_columns, write_items
 from benchmark.video import (
     VideoReadError,
     pixels_sha256,
@@ -84,13 +79,6 @@ class AssemblyError(ValueError):
 
 class ItemCollisionError(AssemblyError):
     """Two rows claim the same item id."""
-
-
-def _items_schema() -> dict:
-    return yaml.safe_load((SCHEMA_DIR / "items.schema.yaml").read_text())
-
-
-ITEM_COLUMNS: list[str] = _items_schema()["x-columns"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,44 +317,6 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Item tables
-
-
-def validate_items(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
-    """Check an items table against benchmark/schemas/items.schema.yaml; return it typed."""
-    try:
-        frame = validate_rows(frame, _items_schema(), path, "items table")
-    except BackgroundError as error:
-        raise AssemblyError(str(error)) from None
-    frame = frame.copy()
-    for column in ("version", "label", "frames", "first_frame"):
-        frame[column] = pd.to_numeric(frame[column]).astype(np.int64)
-    for column in ("static_label", "static_frame"):
-        frame[column] = pd.to_numeric(frame[column]).astype("Int64")
-    # Shard tables hold every source; an item id is unique within its source (its items.csv).
-    duplicated = frame.loc[frame.duplicated(["source", "item_id"]), "item_id"]
-    if len(duplicated):
-        raise ItemCollisionError(f"{path}: item id(s) listed twice: {sorted(set(duplicated))[:5]}")
-    return frame.reset_index(drop=True)
-
-
-def write_items(path: str | os.PathLike, rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=ITEM_COLUMNS) if isinstance(rows, list) else rows
-    frame = frame.sort_values("item_id", kind="stable") if len(frame) else frame
-    frame = validate_items(frame, path)
-    write_csv_atomic(path, frame)
-    return frame
-
-
-def read_items(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise AssemblyError(f"{path}: items table not found; run the composite stage")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
-    return validate_items(frame, path)
-
-
-# ---------------------------------------------------------------------------------------------
 # Inputs of an assembly job
 
 
@@ -567,12 +517,6 @@ def _write_item(
     return relative, decoded
 
 
-def _item_row(**values) -> dict:
-    row = dict.fromkeys(ITEM_COLUMNS)
-    row.update(values)
-    return row
-
-
 # ---------------------------------------------------------------------------------------------
 # SCUBA
 
@@ -596,7 +540,7 @@ def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
                 assembly, "scuba", source.name, scuba_id, chunks, clip.shape, fps
             )
             rows.append(
-                _item_row(
+                item_row(
                     item_id=scuba_id,
                     video_id=video_id,
                     version=k,
@@ -669,7 +613,7 @@ def scufo_items(assembly: Assembly, scuba: pd.DataFrame) -> list[dict]:
         remove_stale_temporaries(target)
         write_image(target, decoded[static])
         rows.append(
-            _item_row(
+            item_row(
                 item_id=scufo_id,
                 video_id=video_id,
                 version=row.version,
@@ -774,7 +718,7 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
             assembly, "conflfg", library.source.name, conflfg_id, chunks, clip.shape, fps
         )
         rows.append(
-            _item_row(
+            item_row(
                 item_id=conflfg_id,
                 video_id=video_id,
                 version=k,
@@ -828,7 +772,11 @@ def _read_shard_tables(results: Path, variant: str, protocol: str, n_shards: int
                 )
             origin[item, source] = path
         frames.append(table)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ITEM_COLUMNS)
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=table_columns("items"))
+    )
 
 
 def collect_items(config: dict) -> dict[tuple[str, str, str], int]:

@@ -47,13 +47,13 @@ from benchmark.atomic import atomic_path, write_bytes_atomic, write_csv_atomic, 
 from benchmark.composite import (
     SUBSAMPLING,
     AssemblyError,
-    read_items,
     write_jpeg_zip,
 )
 from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.layout import ItemSet, ResultsLayout, config_item_sets
 from benchmark.manifest import read_manifest
 from benchmark.runtime import set_threads
+from benchmark.table_files import read_items
 from benchmark.video import read_image, read_video
 
 SOURCE_TITLES = {"stripe": "Stripe", "places365": "Places365", "vqgan": "VQGAN"}

@@ -16,11 +16,10 @@ The command line that scores runs trained anywhere (`python -m benchmark.scoring
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from benchmark.ids import item_rng
 from benchmark.layout import ItemSet as EvalSet
 from benchmark.layout import evaluation_sets
 from benchmark.manifest import read_manifest
+from benchmark.table_files import probability_columns, read_items, read_predictions
 
 PROTOCOLS = ("scuba", "scufo", "conflfg")
 # Per-source figure -> name of its mean over background sources.
@@ -41,32 +41,9 @@ AVERAGED_METRICS = {
     "static_max_prob": "static_max_prob",
 }
 CONFLFG_METRICS = ("conflfg", "conflfg_static", "conflfg_moving_gt_static")
-ITEM_COLUMNS = [
-    "item_id",
-    "video_id",
-    "version",
-    "protocol",
-    "source",
-    "variant",
-    "background_id",
-    "label",
-    "static_label",
-    "static_video_id",
-    "frames",
-    "first_frame",
-    "static_frame",
-    "pair_id",
-    "path",
-    "sha256",
-]
-PREDICTION_FIXED_COLUMNS = ["item_id", "predicted", "static_max_prob"]
 TRAINING_INFO_KEYS = ("method", "epochs", "steps")
-# How far a row's probabilities may sum from 1 (files store rounded softmax values).
-PROBABILITY_SUM_TOLERANCE = 1e-2
 # How far `static_max_prob` may differ from max(p_k) of the same SCUFO row.
 STATIC_MAX_PROB_TOLERANCE = 1e-3
-_PROB_COLUMN = re.compile(r"^p_(\d+)$")
-_ITEM_ID = r"[A-Za-z0-9_.-]+"
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 
 
@@ -76,30 +53,6 @@ class MetricsError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # Reading items, labels and predictions
-
-
-def read_items(path: str | os.PathLike, protocol: str | None = None) -> pd.DataFrame:
-    """Read one set's `items.csv`, check its columns and ids; indexed by `item_id`."""
-    path = Path(path)
-    if not path.exists():
-        raise MetricsError(
-            f"{path}: items.csv not found; build the benchmark (assembly stage) first"
-        )
-    items = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ITEM_COLUMNS if c not in items.columns]
-    if missing:
-        raise MetricsError(f"{path}: items.csv lacks columns {missing}")
-    duplicated = sorted(set(items.loc[items["item_id"].duplicated(), "item_id"]))
-    if duplicated:
-        raise MetricsError(f"{path}: duplicate item ids {_few(duplicated)}")
-    if protocol is not None:
-        wrong = items.loc[items["protocol"] != protocol, "item_id"].tolist()
-        if wrong:
-            raise MetricsError(f"{path}: items {_few(wrong)} are not {protocol!r} items")
-    items["label"] = _int_column(items, "label", path)
-    if protocol == "conflfg":
-        items["static_label"] = _int_column(items, "static_label", path)
-    return items.set_index("item_id", drop=False)
 
 
 def iid_labels(manifest_path: str | os.PathLike) -> pd.DataFrame:
@@ -114,163 +67,15 @@ def iid_labels(manifest_path: str | os.PathLike) -> pd.DataFrame:
     return test.set_index("item_id", drop=False)
 
 
-def _int_column(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
-    values = pd.to_numeric(frame[column].replace("", np.nan), errors="coerce")
-    bad = frame.loc[values.isna() | (values < 0) | (values != values.round()), "item_id"].tolist()
-    if bad:
-        raise MetricsError(
-            f"{path}: column {column!r} must be a non-negative integer; see items {_few(bad)}"
-        )
-    return values.astype(np.int64)
-
-
-def read_predictions(
-    path: str | os.PathLike, expected_ids: Iterable[str] | None = None
-) -> pd.DataFrame:
-    """Read a prediction file (`item_id, predicted, static_max_prob, p_0 … p_{K-1}`).
-
-    Checks the columns, that ids are unique, that probabilities are finite rows summing to 1 and that
-    `predicted` is a class index; with `expected_ids`, that the file holds exactly those items.
-    Returns the rows indexed by `item_id`; the probabilities are the `p_*` columns in class order.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise MetricsError(
-            f"{path}: prediction file not found; run prediction for this run and seed"
-        )
-    frame = _read_prediction_csv(path)
-    missing = [c for c in PREDICTION_FIXED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise MetricsError(f"{path}: prediction file lacks columns {missing}")
-    extra = [
-        c for c in frame.columns if c not in PREDICTION_FIXED_COLUMNS and not _PROB_COLUMN.match(c)
-    ]
-    if extra:
-        raise MetricsError(
-            f"{path}: unexpected columns {extra}; a prediction file holds item_id, predicted, "
-            "static_max_prob, p_0 … p_{K-1} (labels come from items.csv, never from predictions)"
-        )
-    prob_columns = [c for c in frame.columns if _PROB_COLUMN.match(c)]
-    expected_prob = [f"p_{k}" for k in range(len(prob_columns))]
-    if not prob_columns or prob_columns != expected_prob:
-        raise MetricsError(
-            f"{path}: probability columns must be p_0 … p_{{K-1}} in order; got {prob_columns}"
-        )
-    if frame["item_id"].isna().any():
-        raise MetricsError(
-            f"{path}: rows {_few(frame.index[frame['item_id'].isna()].tolist())} have no item_id"
-        )
-    bad_ids = ~frame["item_id"].str.fullmatch(_ITEM_ID)
-    if bad_ids.any():
-        raise MetricsError(
-            f"{path}: item ids {_few(frame.loc[bad_ids, 'item_id'].tolist())} are not of "
-            "[A-Za-z0-9_.-] (benchmark/schemas/predictions.schema.yaml)"
-        )
-    duplicated = sorted(set(frame.loc[frame["item_id"].duplicated(), "item_id"]))
-    if duplicated:
-        raise MetricsError(
-            f"{path}: duplicate item ids {_few(duplicated)} ({len(duplicated)} in all)"
-        )
-    if expected_ids is not None:
-        expected = set(expected_ids)
-        present = set(frame["item_id"])
-        absent = sorted(expected - present)
-        unknown = sorted(present - expected)
-        problems = []
-        if absent:
-            problems.append(f"missing item ids {_few(absent)} ({len(absent)} in all)")
-        if unknown:
-            problems.append(
-                f"item ids not in the benchmark {_few(unknown)} ({len(unknown)} in all)"
-            )
-        if problems:
-            raise MetricsError(f"{path}: " + "; ".join(problems))
-    probs = frame[prob_columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    with np.errstate(invalid="ignore"):
-        bad_rows = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1) | (probs > 1).any(1)
-        bad_rows |= np.abs(probs.sum(axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE
-    if bad_rows.any():
-        raise MetricsError(
-            f"{path}: items {_few(frame.loc[bad_rows, 'item_id'].tolist())} do not hold softmax "
-            f"probabilities (each in [0, 1], a row summing to 1 within {PROBABILITY_SUM_TOLERANCE})"
-        )
-    predicted = pd.to_numeric(frame["predicted"], errors="coerce")
-    bad = (
-        predicted.isna()
-        | (predicted < 0)
-        | (predicted >= len(prob_columns))
-        | (predicted != predicted.round())
-    )
-    if bad.any():
-        raise MetricsError(
-            f"{path}: items {_few(frame.loc[bad, 'item_id'].tolist())} have a `predicted` that is not "
-            f"a class index in 0..{len(prob_columns) - 1}"
-        )
-    frame["predicted"] = predicted.astype(np.int64)
-    # One source of truth: `predicted` must be what the probabilities say (numpy's argmax, so a
-    # tie goes to the lowest class index), or a file could score a class its model did not pick.
-    top = probs.argmax(axis=1)
-    disagree = frame["predicted"].to_numpy() != top
-    if disagree.any():
-        rows = np.flatnonzero(disagree)
-        shown = ", ".join(
-            f"{frame['item_id'].iloc[i]} (predicted {frame['predicted'].iloc[i]}, argmax {top[i]})"
-            for i in rows[:3]
-        )
-        raise MetricsError(
-            f"{path}: `predicted` is not the argmax of p_0 … p_{len(prob_columns) - 1} in "
-            f"{len(rows)} rows, e.g. {shown}; write predicted = argmax of the stored "
-            "probabilities (ties: the lowest class index)"
-        )
-    frame[prob_columns] = probs
-    static = frame["static_max_prob"]
-    static_values = pd.to_numeric(static, errors="coerce")
-    bad_static = (static.notna() & static_values.isna()) | (static_values < 0) | (static_values > 1)
-    if bad_static.any():
-        raise MetricsError(
-            f"{path}: items {_few(frame.loc[bad_static, 'item_id'].tolist())} have a "
-            "static_max_prob that is neither empty nor a probability in [0, 1]"
-        )
-    frame["static_max_prob"] = static_values
-    return frame.set_index("item_id", drop=False)
-
-
-def _read_prediction_csv(path: Path) -> pd.DataFrame:
-    """The file as a table, or one line saying why it is not a prediction CSV (empty, binary,
-    not UTF-8, not CSV) instead of a pandas traceback."""
-    data = path.read_bytes()
-    if not data.strip():
-        raise MetricsError(
-            f"{path}: prediction file is empty; rerun prediction for this run and seed"
-        )
-    if b"\0" in data[:65536]:
-        raise MetricsError(
-            f"{path}: binary data, not a prediction CSV (item_id, predicted, static_max_prob, "
-            "p_0 …); rerun prediction for this run and seed"
-        )
-    try:
-        data.decode("utf-8")
-        return pd.read_csv(
-            io.BytesIO(data), dtype={"item_id": str}, keep_default_na=False, na_values=[""]
-        )
-    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as error:
-        detail = " ".join(str(error).split())[:120]
-        raise MetricsError(
-            f"{path}: not a readable prediction CSV ({type(error).__name__}: {detail}); rerun "
-            "prediction for this run and seed"
-        ) from None
-
-
 def probabilities(predictions: pd.DataFrame) -> np.ndarray:
     """(N, K) class probabilities in the frame's row order."""
-    columns = [c for c in predictions.columns if _PROB_COLUMN.match(c)]
-    return predictions[columns].to_numpy(np.float64)
+    return predictions[probability_columns(predictions)].to_numpy(np.float64)
 
 
 def _check_label_space(
     items: pd.DataFrame, predictions: pd.DataFrame, path: Path, column: str = "label"
 ) -> None:
-    num_classes = len([c for c in predictions.columns if _PROB_COLUMN.match(c)])
+    num_classes = len(probability_columns(predictions))
     too_big = items.loc[items[column] >= num_classes, "item_id"].tolist()
     if too_big:
         raise MetricsError(
@@ -448,7 +253,7 @@ class BenchmarkSets:
             if eval_set.protocol == "iid":
                 self.items[eval_set] = iid_labels(self.manifest_path)
             else:
-                self.items[eval_set] = read_items(
+                self.items[eval_set] = _scored_items(
                     eval_set.items_path(self.results_dir), eval_set.protocol
                 )
 
@@ -459,6 +264,18 @@ class BenchmarkSets:
             if eval_set.variant == variant and eval_set.protocol == "scuba":
                 ids |= set(items["video_id"])
         return sorted(ids)
+
+
+def _scored_items(path: Path, protocol: str) -> pd.DataFrame:
+    """One set's items (table_files.read_items), indexed by item id; Confl-FG items need their
+    static actor's label."""
+    items = read_items(path, protocol)
+    if protocol == "conflfg":
+        absent = items.loc[items["static_label"].isna(), "item_id"].tolist()
+        if absent:
+            raise MetricsError(f"{path}: Confl-FG items {_few(absent)} have no static_label")
+        items["static_label"] = items["static_label"].astype(np.int64)
+    return items.set_index("item_id", drop=False)
 
 
 def read_training_info(seed_dir: str | os.PathLike) -> dict:

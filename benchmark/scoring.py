@@ -25,6 +25,7 @@ from benchmark.metrics import (
     seed_dirs,
 )
 from benchmark.runtime import set_threads
+from benchmark.table_files import TableError
 from benchmark.tables import TablesError, TableSettings, write_tables
 
 
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmark.sco
             qc_paths=qc_paths,
         )
         written = write_tables(bench, runs, args.out, settings)
-    except (MetricsError, LayoutError, TablesError) as error:
+    except (MetricsError, LayoutError, TableError, TablesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -26,13 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pandas as pd
-import yaml
 
 from benchmark.atomic import write_csv_atomic, write_text_atomic
-from benchmark.config import SCHEMA_DIR, add_config_arguments, config_from_args
+from benchmark.config import add_config_arguments, config_from_args
 from benchmark.layout import (
     TABLE_FORMATS,
     LayoutError,
@@ -54,35 +52,21 @@ from benchmark.metrics import (
     seed_dirs,
 )
 from benchmark.runtime import set_threads
+from benchmark.table_files import (
+    TableError,
+    read_qc,
+    summary_metrics,
+    table_columns,
+    validate_summary,
+)
 
 # Package data: found through importlib.resources, as in an installed wheel.
 PAPER_TABLES_PATH = Path(
     os.fspath(importlib.resources.files("benchmark") / "data" / "paper_tables.csv")
 )
-SUMMARY_SCHEMA_PATH = SCHEMA_DIR / "summary.schema.yaml"
-
 # Figures of the summary table, in column order; each gets `<metric>_std` when seeds > 1.
-SUMMARY_METRICS = [
-    "iid",
-    "scuba_avg",
-    "scufo_avg",
-    "static_max_prob",
-    "conflfg",
-    "conflfg_static",
-    "conflfg_moving_gt_static",
-    "contra_avg",
-]
-SUMMARY_COLUMNS = [
-    "variant",
-    "run",
-    "method",
-    "seeds",
-    "epochs",
-    "steps",
-    *SUMMARY_METRICS,
-    "contra_ci_lo",
-    "contra_ci_hi",
-]
+SUMMARY_METRICS = summary_metrics()
+SUMMARY_COLUMNS = table_columns("summary")
 PER_SOURCE_METRICS = ["scuba", "scufo", "contra"]
 LEAKAGE_COLUMNS = [
     "variant",
@@ -221,10 +205,9 @@ def summary_table(
             rows.append(row)
     columns = SUMMARY_COLUMNS + ([f"{m}_std" for m in SUMMARY_METRICS] if with_std else [])
     frame = pd.DataFrame(rows, columns=columns)
-    return _round_frame(
-        frame,
-        [c for c in columns if c not in ("variant", "run", "method", "seeds", "epochs", "steps")],
-    )
+    # every figure is rounded; the key and training columns before `iid` are not
+    unrounded = SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("iid")]
+    return _round_frame(frame, [c for c in columns if c not in unrounded])
 
 
 def per_source_table(bench: BenchmarkSets, runs: Sequence[RunScores]) -> pd.DataFrame:
@@ -257,11 +240,7 @@ def read_qc_means(qc_path: str | os.PathLike, video_ids: Sequence[str]) -> dict[
         raise TablesError(
             f"{qc_path}: mask QC table not found; run the QC stage for this mask source"
         )
-    qc = pd.read_csv(qc_path, dtype={"video_id": str}, keep_default_na=False, na_values=[""])
-    missing = [c for c in ["video_id", *QC_FIGURES] if c not in qc.columns]
-    if missing:
-        raise TablesError(f"{qc_path}: lacks columns {missing}")
-    qc = qc.set_index("video_id")
+    qc = read_qc(qc_path).set_index("video_id")
     absent = sorted(set(video_ids) - set(qc.index))
     if absent:
         raise TablesError(
@@ -435,23 +414,6 @@ def _ours(
             return float(line[protocol].iloc[0])
     # e.g. ARAS (Kinetics) or a source this config does not build.
     return float("nan")
-
-
-def validate_summary(
-    summary: pd.DataFrame, schema_path: str | os.PathLike = SUMMARY_SCHEMA_PATH
-) -> None:
-    """Check every summary row against benchmark/schemas/summary.schema.yaml."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    for record in summary.to_dict("records"):
-        record = {
-            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()
-        }
-        record = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
-        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
-        if errors:
-            where = f"variant {record.get('variant')!r}, run {record.get('run')!r}"
-            raise TablesError(f"summary row ({where}) breaks {schema_path}: {errors[0].message}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -782,7 +744,7 @@ def write_tables(
 
     out_dir = Path(out_dir)
     summary = summary_table(bench, runs, settings)
-    validate_summary(summary)
+    validate_summary(summary, out_dir / "summary.csv")
     per_source = per_source_table(bench, runs)
     leakage = leakage_table(bench, summary, settings)
     differences = differences_table(bench, runs, settings)
@@ -854,7 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     try:
         written = run_from_config(config)
-    except (MetricsError, LayoutError, TablesError) as error:
+    except (MetricsError, LayoutError, TableError, TablesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -37,6 +37,7 @@ from albar.scenes import (
 )
 from albar.train import train_run
 from benchmark.config import validate_config
+from benchmark.table_files import TableError
 
 B, C, T, H, W, K = 6, 3, 4, 8, 8, 5
 
@@ -409,7 +410,7 @@ def test_a_bad_scene_table_names_the_file(dataset, tmp_path):
     with pytest.raises(DataError, match="scenes.csv: videos listed twice"):
         read_scene_labels(bad)
     table.assign(scene=-1).to_csv(bad, index=False)
-    with pytest.raises(DataError, match="scenes.csv.*row 2"):
+    with pytest.raises(TableError, match="scenes.csv.*row 2"):
         read_scene_labels(bad)
     with pytest.raises(DataError, match="only for the synthetic dataset"):
         planted_scene_labels(results / "manifest.csv", tmp_path / "synthetic_factors.csv")

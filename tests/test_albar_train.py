@@ -160,11 +160,15 @@ def _bench_sets(results, manifest):
         write_image(results / scufo, frames[5])
         common = {"video_id": r.video_id, "version": 0, "source": "stripe", "variant": "truth"}
         common.update(label=r.label, frames=len(frames), first_frame=0, sha256="0" * 64)
+        common.update(background_id=f"{r.video_id}__0", static_label=None, static_video_id=None)
+        scuba_id, scufo_id = f"{r.video_id}__0", f"{r.video_id}__0__static"
         rows["scuba"].append(
-            {**common, "item_id": f"{r.video_id}__0", "protocol": "scuba", "path": scuba}
+            {**common, "item_id": scuba_id, "protocol": "scuba", "path": scuba}
+            | {"static_frame": None, "pair_id": scufo_id}
         )
         rows["scufo"].append(
-            {**common, "item_id": f"{r.video_id}__0__static", "protocol": "scufo", "path": scufo}
+            {**common, "item_id": scufo_id, "protocol": "scufo", "path": scufo}
+            | {"static_frame": 5, "pair_id": scuba_id}
         )
     paths = []
     for protocol, items in rows.items():
@@ -202,21 +206,19 @@ def test_predictions_cover_every_item_in_the_contract_format(dataset, tmp_path):
     assert scufo["item_id"].str.endswith("__static").all()
     top = scufo[[f"p_{k}" for k in range(CLASSES)]].max(axis=1)
     assert (abs(scufo["static_max_prob"] - top) < 1e-9).all()
-    from benchmark.metrics import read_predictions
+    from benchmark.table_files import read_predictions
 
     read_predictions(
         tmp_path / "run" / "pred" / "truth" / "scuba-stripe.csv"
     )  # the scorer reads it
 
     # a SCUFO item is its frame repeated: the same as predicting a clip of that frame
-    frame_table = pd.read_csv(items[0])
+    frame_table = pd.read_csv(items[0], dtype=str, keep_default_na=False)
     frame_table.loc[1, "item_id"] = frame_table.loc[0, "item_id"]
     bad = tmp_path / "bad" / "items.csv"
     bad.parent.mkdir()
     frame_table.to_csv(bad, index=False)
-    with pytest.raises(
-        ValueError, match=f"duplicate item ids \\['{frame_table.loc[0, 'item_id']}'\\]"
-    ):
+    with pytest.raises(ValueError, match=f"listed twice: \\['{frame_table.loc[0, 'item_id']}'\\]"):
         predict_run(
             checkpoint_path=tmp_path / "run" / "checkpoint.pt",
             manifest_path=results / "manifest.csv",

@@ -15,6 +15,7 @@ from benchmark.backgrounds import (
     read_backgrounds_table,
 )
 from benchmark.datasets.synthetic import SCENE_FAMILIES
+from benchmark.table_files import TableError
 
 EXTENSIONS = [".jpg", ".png"]
 
@@ -98,5 +99,5 @@ def test_generated_source_writes_one_image_per_item_with_validated_table(tmp_pat
     assert (tmp_path / back["path"].iloc[0]).exists()
     bad = back.assign(sha256="xyz")
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(BackgroundError, match="bad.csv.*row 2.*sha256"):
+    with pytest.raises(TableError, match="bad.csv.*row 2.*sha256"):
         read_backgrounds_table(tmp_path / "bad.csv")

@@ -23,7 +23,7 @@ from benchmark.datasets import generic
 from benchmark.datasets.generic import IngestError
 from benchmark.datasets.hmdb51 import read_split_files
 from benchmark.datasets.ucf101 import read_split_list
-from benchmark.metrics import MetricsError, read_predictions
+from benchmark.table_files import TableError, read_predictions
 from tests.test_datasets_generic import BOXES, LABELS, write_dataset
 
 
@@ -175,7 +175,7 @@ PROBS = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.25, 0.5, 0.25]])
 
 def test_predicted_must_be_the_argmax_of_the_probabilities(tmp_path):
     path = _predictions(tmp_path, PROBS, predicted=PROBS.argmin(1))  # the attack: argmin
-    with pytest.raises(MetricsError) as caught:
+    with pytest.raises(TableError) as caught:
         read_predictions(path)
     one_line(caught.value, path, "in 3 rows", "item0 (predicted 2, argmax 0)")
     assert read_predictions(_predictions(tmp_path, PROBS))["predicted"].tolist() == [0, 2, 1]
@@ -186,7 +186,7 @@ def test_ties_go_to_the_lowest_class_index_as_written_by_predict(tmp_path):
     near_tie = np.array([[0.4000001, 0.4000004, 0.1999995], [0.2, 0.4, 0.4]])
     path = _predictions(tmp_path, near_tie)
     assert read_predictions(path)["predicted"].tolist() == [0, 1]
-    with pytest.raises(MetricsError) as caught:
+    with pytest.raises(TableError) as caught:
         read_predictions(_predictions(tmp_path, near_tie, predicted=[1, 2]))
     one_line(caught.value, path, "item0 (predicted 1, argmax 0)", "ties: the lowest class index")
 
@@ -206,6 +206,6 @@ def test_ties_go_to_the_lowest_class_index_as_written_by_predict(tmp_path):
 def test_prediction_files_that_break_the_schema(tmp_path, content, text):
     path = tmp_path / "pred.csv"
     path.write_bytes(content)
-    with pytest.raises(MetricsError) as caught:
+    with pytest.raises(TableError) as caught:
         read_predictions(path)
     one_line(caught.value, path, text)

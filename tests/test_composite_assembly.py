@@ -21,7 +21,6 @@ from benchmark.composite import (
     ItemCollisionError,
     _read_shard_tables,
     collect_items,
-    read_items,
     run_conflfg_shard,
     run_scuba_shard,
     run_scufo_shard,
@@ -38,6 +37,7 @@ from benchmark.masks import (
     read_actor_masks,
     write_actor_masks,
 )
+from benchmark.table_files import read_items
 from benchmark.video import read_image, read_video
 
 VERSIONS = 2

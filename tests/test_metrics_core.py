@@ -21,11 +21,10 @@ from benchmark.metrics import (
     mean_static_max_prob,
     mean_std,
     paired_difference,
-    read_items,
-    read_predictions,
     score_seed,
     top1_accuracy,
 )
+from benchmark.table_files import TableError, read_items, read_predictions
 
 K = 3
 LABELS = {"a": 0, "b": 1, "c": 2, "d": 0}
@@ -79,6 +78,11 @@ def prediction_rows(
     return pd.DataFrame(rows)
 
 
+def read_set(path, protocol: str) -> pd.DataFrame:
+    """One set's items as the scorer holds them: indexed by item id."""
+    return read_items(path, protocol).set_index("item_id", drop=False)
+
+
 def write(path, frame: pd.DataFrame):
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
@@ -88,8 +92,8 @@ def write(path, frame: pd.DataFrame):
 @pytest.fixture
 def pair_sets(tmp_path):
     """SCUBA items in one order, SCUFO items in the reverse order (position pairing would be wrong)."""
-    scuba = read_items(write(tmp_path / "scuba.csv", item_rows("scuba", list("abcd"))), "scuba")
-    scufo = read_items(write(tmp_path / "scufo.csv", item_rows("scufo", list("dcba"))), "scufo")
+    scuba = read_set(write(tmp_path / "scuba.csv", item_rows("scuba", list("abcd"))), "scuba")
+    scufo = read_set(write(tmp_path / "scufo.csv", item_rows("scufo", list("dcba"))), "scufo")
     scuba_pred = read_predictions(
         write(tmp_path / "p1.csv", prediction_rows(SCUBA_PREDICTED)), scuba.index
     )
@@ -121,7 +125,7 @@ def test_shuffled_prediction_file_gives_identical_scores(tmp_path, pair_sets):
 
 def test_missing_partner_is_an_error_naming_the_item(tmp_path, pair_sets):
     scuba, scuba_pred, _, _ = pair_sets
-    scufo = read_items(write(tmp_path / "scufo3.csv", item_rows("scufo", list("acd"))), "scufo")
+    scufo = read_set(write(tmp_path / "scufo3.csv", item_rows("scufo", list("acd"))), "scufo")
     preds = {k: v for k, v in SCUFO_PREDICTED.items() if not k.startswith("b")}
     scufo_pred = read_predictions(
         write(tmp_path / "p3.csv", prediction_rows(preds, True)), scufo.index
@@ -133,20 +137,20 @@ def test_missing_partner_is_an_error_naming_the_item(tmp_path, pair_sets):
 def test_prediction_file_with_missing_duplicate_or_unknown_ids(tmp_path, pair_sets):
     scuba = pair_sets[0]
     missing = prediction_rows({k: v for k, v in SCUBA_PREDICTED.items() if k != "c__0"})
-    with pytest.raises(MetricsError, match=r"missing item ids \['c__0'\]"):
+    with pytest.raises(TableError, match=r"missing item ids \['c__0'\]"):
         read_predictions(write(tmp_path / "m.csv", missing), scuba.index)
     duplicated = pd.concat([prediction_rows(SCUBA_PREDICTED), prediction_rows({"b__0": 1})])
-    with pytest.raises(MetricsError, match=r"duplicate item ids \['b__0'\]"):
+    with pytest.raises(TableError, match=r"duplicate item ids \['b__0'\]"):
         read_predictions(write(tmp_path / "d.csv", duplicated), scuba.index)
     unknown = prediction_rows({**SCUBA_PREDICTED, "zz__0": 1})
-    with pytest.raises(MetricsError, match=r"not in the benchmark \['zz__0'\]"):
+    with pytest.raises(TableError, match=r"not in the benchmark \['zz__0'\]"):
         read_predictions(write(tmp_path / "u.csv", unknown), scuba.index)
 
 
 def test_labels_never_come_from_predictions(tmp_path, pair_sets):
     scuba = pair_sets[0]
     with_label = prediction_rows(SCUBA_PREDICTED).assign(label=1)
-    with pytest.raises(MetricsError, match="unexpected columns \\['label'\\]"):
+    with pytest.raises(TableError, match="unexpected columns \\['label'\\]"):
         read_predictions(write(tmp_path / "l.csv", with_label), scuba.index)
 
 
@@ -154,7 +158,7 @@ def test_probabilities_must_be_softmax_rows(tmp_path, pair_sets):
     scuba = pair_sets[0]
     bad = prediction_rows(SCUBA_PREDICTED)
     bad.loc[2, "p_0"] = 0.9
-    with pytest.raises(MetricsError, match=r"items \['c__0'\] do not hold softmax"):
+    with pytest.raises(TableError, match=r"items \['c__0'\] do not hold softmax"):
         read_predictions(write(tmp_path / "b.csv", bad), scuba.index)
 
 

@@ -51,6 +51,15 @@ def _qc() -> pd.DataFrame:
         {
             "video_id": ["v_app", "v_rej", "v_ret", "v_stale", "v_new", "v_train"],
             "mask_sha256": [SHA["a"], SHA["b"], SHA["c"], NEW, SHA["e"], SHA["f"]],
+            "frames": 8,
+            "empty_frames": 0,
+            "mean_score": None,
+            "area_mean": 0.2,
+            "box_fill_mean": 0.5,
+            "max_area_jump": 0.1,
+            "iou_gt_mean": None,
+            "leak_gt": None,
+            "leak_context_gt": None,
             "flags": ["", "tiny", "", "area_jump", "", ""],
         }
     )

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from benchmark.masks import actor_masks_from_arrays
-from benchmark.tracking.qc import QC_COLUMNS, QcError, qc_video, read_qc, write_qc
+from benchmark.table_files import TableError, read_qc, table_columns, write_qc
+from benchmark.tracking.qc import QcError, qc_video
 
 THRESHOLDS = {
     "tiny_box_fill": 0.05,
@@ -49,7 +50,7 @@ def test_columns_against_truth_and_context():
         actor_masks_from_arrays("v", "truth", {0: truth}),
         actor_masks_from_arrays("v", "context", {0: context}),
     )
-    assert list(row) == QC_COLUMNS
+    assert list(row) == table_columns("qc")
     assert row["frames"] == 3 and row["empty_frames"] == 1
     assert row["mean_score"] == pytest.approx(0.7)  # frames 0 and 1 have entries
     assert row["area_mean"] == pytest.approx(50 / 400)
@@ -100,9 +101,9 @@ def test_qc_table_round_trip_and_schema(tmp_path):
     row = qc_video(masks, boxes_for([0, 1]), THRESHOLDS)
     write_qc(tmp_path / "qc.csv", [row])
     table = read_qc(tmp_path / "qc.csv")
-    assert list(table.columns) == QC_COLUMNS and table["video_id"].tolist() == ["v"]
+    assert list(table.columns) == table_columns("qc") and table["video_id"].tolist() == ["v"]
     assert table["mean_score"].isna().all() and table["flags"].tolist() == ["area_jump"]
     broken = dict(row, flags="tiny;made_up")
-    with pytest.raises(QcError, match="flags"):
+    with pytest.raises(TableError, match="flags"):
         write_qc(tmp_path / "bad.csv", [broken])
     assert not (tmp_path / "bad.csv").exists()

@@ -129,9 +129,16 @@ def test_approved_masks_are_frozen_unless_forced(dataset, tmp_path):
     reviews.mkdir(parents=True)
     decisions = pd.DataFrame(
         [
-            ("a_ok", "reject", approved_sha, "ann", "", "2026-11-20T10:00:00"),
-            ("a_ok", "approve", approved_sha, "ann", "fixed by hand", "2026-11-21T10:00:00"),
-            ("d_outside", "approve", "0" * 64, "ann", "stale: another mask", "2026-11-21T10:00:00"),
+            ("a_ok", "reject", approved_sha, "ann", "", "2026-11-20T10:00:00Z"),
+            ("a_ok", "approve", approved_sha, "ann", "fixed by hand", "2026-11-21T10:00:00Z"),
+            (
+                "d_outside",
+                "approve",
+                "0" * 64,
+                "ann",
+                "stale: another mask",
+                "2026-11-21T10:00:00Z",
+            ),
         ],
         columns=["video_id", "decision", "mask_sha256", "reviewer", "note", "decided_at"],
     )

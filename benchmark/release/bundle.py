@@ -42,13 +42,13 @@ import yaml
 
 from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.backgrounds import read_backgrounds_table
-from benchmark.composite import read_items
 from benchmark.config import results_dir
 from benchmark.layout import ItemSet, config_item_sets, results_layout
 from benchmark.manifest import read_manifest
 from benchmark.masks import mask_path
 from benchmark.release import FORMAT_VERSION
 from benchmark.release.sources import bundle_sources
+from benchmark.table_files import read_items
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_JSON = "bundle.json"

@@ -34,16 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.composite import (
-    ITEM_COLUMNS,
-    choose_static_frame,
-    test_clip_indices,
-    write_items,
-)
+from benchmark.composite import choose_static_frame, test_clip_indices
 from benchmark.datasets.ucf101 import CLASS_LABEL
 from benchmark.exports import PROTOCOL_TITLES, SOURCE_TITLES
 from benchmark.ids import item_id, item_rng, sanitize_video_id
 from benchmark.release.bundle import ReleaseError, staged_folder
+from benchmark.table_files import item_row, write_items
 from benchmark.video import FRAME_EXTENSIONS, pixels_sha256, read_image, read_video, write_image
 
 ALBAR_FOLDER = re.compile(
@@ -94,8 +90,7 @@ def split_name(name: str, where: Path) -> tuple[str, int]:
 
 
 def _row(**values) -> dict:
-    row = dict.fromkeys(ITEM_COLUMNS)
-    row.update(
+    row = item_row(
         background_id=UNKNOWN_BACKGROUND, first_frame=0, static_label=None, static_video_id=None
     )
     row.update(values)

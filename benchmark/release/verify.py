@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.composite import AssemblyError, read_items
 from benchmark.release import FORMAT_VERSION
 from benchmark.release.bundle import (
     BUNDLE_JSON,
@@ -31,6 +30,7 @@ from benchmark.release.bundle import (
     file_sha256,
     read_checksums,
 )
+from benchmark.table_files import TableError, read_items
 from benchmark.video import VideoReadError, pixels_sha256, read_image, read_video
 
 
@@ -99,7 +99,7 @@ def _read_sets(root: Path, info: dict, report: VerifyReport) -> dict[tuple, pd.D
         name = entry["items_csv"]
         try:
             items = read_items(root / name)
-        except AssemblyError as error:
+        except TableError as error:
             report.problems.append(Problem(name, f"unreadable items table ({error})"))
             continue
         if len(items) != entry["items"]:

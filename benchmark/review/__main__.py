@@ -118,7 +118,8 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from benchmark.review.gate import gate_videos, read_qc, write_gate
+    from benchmark.review.gate import gate_videos, write_gate
+    from benchmark.table_files import read_qc
 
     config = config_from_args(args)
     results = results_dir(config)

@@ -10,7 +10,6 @@ people and merged from several reviewers' exports.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import os
@@ -18,13 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import jsonschema
-import yaml
-
 from benchmark.atomic import write_text_atomic
-from benchmark.config import SCHEMA_DIR
+from benchmark.table_files import row_validator, table_columns
 
-DECISION_COLUMNS = ["video_id", "decision", "mask_sha256", "reviewer", "note", "decided_at"]
+DECISION_COLUMNS = table_columns("decisions")
 DECISIONS = ("approve", "reject", "retrack")
 # Free-text cells a spreadsheet would run as a formula when they start with one of these
 # (OWASP "CSV injection"); the writer prefixes such a cell with a single quote.
@@ -34,16 +30,6 @@ FREE_TEXT_COLUMNS = ("reviewer", "note")
 
 class DecisionError(ValueError):
     """A decisions or prompts file is malformed; the message names the file and the line or video."""
-
-
-def _schema() -> dict:
-    return yaml.safe_load((SCHEMA_DIR / "decisions.schema.yaml").read_text())
-
-
-@functools.cache  # once per process: reading a file validates every row, and the server reads often
-def _validator(definition: str) -> jsonschema.Draft202012Validator:
-    schema = _schema()
-    return jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
 
 
 @dataclass
@@ -83,7 +69,9 @@ def prompts_path_for(csv_path: str | os.PathLike) -> Path:
 
 def validate_decision_row(row: dict, where: str) -> Decision:
     """Check one row against the schema; `where` (file:line) prefixes every error."""
-    errors = sorted(_validator("row").iter_errors(row), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        row_validator("decisions", "row").iter_errors(row), key=lambda e: list(e.absolute_path)
+    )
     if errors:
         details = "; ".join(
             f"{'.'.join(str(p) for p in e.absolute_path) or 'row'}: {e.message}" for e in errors[:3]
@@ -141,7 +129,10 @@ def validate_prompts(
     prompts: object, name: str, known_ids: set[str] | None = None
 ) -> dict[str, list[dict]]:
     """Check a prompts object (video_id -> [{frame, points, box}]); errors name the file and video."""
-    errors = sorted(_validator("prompts").iter_errors(prompts), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        row_validator("decisions", "prompts").iter_errors(prompts),
+        key=lambda e: list(e.absolute_path),
+    )
     if errors:
         error = errors[0]
         path = list(error.absolute_path)

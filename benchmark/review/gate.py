@@ -23,7 +23,6 @@ from benchmark.atomic import write_csv_atomic, write_text_atomic
 from benchmark.review.decisions import DecisionSet
 
 STATUSES = ("approved", "rejected", "retrack_pending", "stale", "unreviewed", "skipped")
-QC_REQUIRED = ["video_id", "mask_sha256", "flags"]
 SUMMARY_COLUMNS = ["label", "label_name", "videos", *STATUSES, "flagged", "used"]
 
 
@@ -37,28 +36,6 @@ class GateResult:
     status: pd.DataFrame  # one row per gated video
     summary: pd.DataFrame  # per class + an "all" row
     require: bool
-
-
-def read_qc(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a tracker's qc.csv (docs/contracts.md); only the columns the gate needs are checked strictly."""
-    path = Path(path)
-    if not path.exists():
-        raise GateError(
-            f"{path}: qc.csv not found; run the tracking QC for the reviewed tracker first"
-        )
-    qc = pd.read_csv(
-        path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False
-    )
-    missing = [c for c in QC_REQUIRED if c not in qc.columns]
-    if missing:
-        raise GateError(f"{path}: qc.csv lacks columns {missing}")
-    duplicated = qc.loc[qc["video_id"].duplicated(), "video_id"].tolist()
-    if duplicated:
-        raise GateError(f"{path}: video_id(s) listed twice: {duplicated[:5]}")
-    bad = qc.loc[~qc["mask_sha256"].str.fullmatch(r"[0-9a-f]{64}"), "video_id"].tolist()
-    if bad:
-        raise GateError(f"{path}: mask_sha256 must be 64 hex digits; bad rows for {bad[:5]}")
-    return qc
 
 
 def gate_videos(

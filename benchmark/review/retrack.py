@@ -21,6 +21,7 @@ from benchmark.ids import shard_of
 from benchmark.manifest import clip_boxes, read_boxes, read_manifest
 from benchmark.masks import mask_path, write_actor_masks
 from benchmark.review.decisions import decisions_path, prompts_path_for, read_decisions
+from benchmark.table_files import read_qc
 
 RETRACKED_COLUMNS = ["video_id", "old_mask_sha256", "new_mask_sha256", "prompt_frames", "seconds"]
 
@@ -31,7 +32,6 @@ class RetrackError(ValueError):
 
 def pending_retracks(config: dict) -> list[str]:
     """Videos whose decision is `retrack` on their current masks, sorted."""
-    from benchmark.review.gate import read_qc
 
     results = results_dir(config)
     manifest = read_manifest(results / "manifest.csv")
@@ -82,9 +82,7 @@ def run_retrack(
     boxes, _ = clip_boxes(
         read_boxes(results / "boxes.parquet", manifest.reset_index(drop=True)), manifest
     )
-    qc_before = pd.read_csv(
-        results / "masks" / tracker_name / "qc.csv", dtype=str, keep_default_na=False
-    )
+    qc_before = read_qc(results / "masks" / tracker_name / "qc.csv")
     old_sha = dict(zip(qc_before["video_id"], qc_before["mask_sha256"], strict=True))
     tracker = build_tracker(tracker_name, tracking[tracker_name], seed=config["seed"])
     rows, new_sha = [], {}

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DECISION_COLUMNS = ["video_id", "decision", "mask_sha256", "reviewer", "note", "decided_at"]
-DECISIONS = ("approve", "reject", "retrack")
+from benchmark.table_files import read_table, table_columns
 
 
 class ReviewFileError(ValueError):
@@ -111,17 +110,9 @@ def read_prompts(path: str | os.PathLike) -> dict[str, list[ReviewerPrompt]]:
 
 def read_decisions(path: str | os.PathLike) -> pd.DataFrame:
     """The decisions table (docs/contracts.md columns); a missing file is an empty table."""
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=DECISION_COLUMNS)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ReviewFileError(f"{path}: lacks columns {missing}")
-    bad = frame.loc[~frame["decision"].isin(DECISIONS), "decision"].unique().tolist()
-    if bad:
-        raise ReviewFileError(f"{path}: decision must be one of {DECISIONS}, found {bad[:5]}")
-    return frame[DECISION_COLUMNS]
+    if not Path(path).exists():
+        return pd.DataFrame(columns=table_columns("decisions"))
+    return read_table("decisions", path, "write it with the review server")
 
 
 def approved_masks(decisions: pd.DataFrame) -> set[tuple[str, str]]:

@@ -23,13 +23,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pandas as pd
-import yaml
 
 from benchmark.atomic import write_csv_atomic
-from benchmark.config import SCHEMA_DIR
 from benchmark.ids import shard_name
 from benchmark.manifest import SKIPPED_COLUMNS, read_skipped
 from benchmark.masks import (
@@ -39,21 +36,7 @@ from benchmark.masks import (
     mask_sha256,
     read_actor_masks,
 )
-
-QC_COLUMNS = [
-    "video_id",
-    "mask_sha256",
-    "frames",
-    "empty_frames",
-    "mean_score",
-    "area_mean",
-    "box_fill_mean",
-    "max_area_jump",
-    "iou_gt_mean",
-    "leak_gt",
-    "leak_context_gt",
-    "flags",
-]
+from benchmark.table_files import write_qc
 
 # The fixed flag list: name -> when it is raised (thresholds: config `masks.qc.<key>`).
 FLAGS = {
@@ -67,8 +50,6 @@ FLAGS = {
     "low_iou_gt": "iou_gt_mean < masks.qc.low_iou_gt (datasets with true masks)",
     "leaky_gt": "leak_gt > masks.qc.leaky_gt: much of the mask lies outside the true mask",
 }
-
-QC_SCHEMA_PATH = SCHEMA_DIR / "qc.schema.yaml"
 
 
 class QcError(ValueError):
@@ -159,46 +140,6 @@ def qc_video(
     return row
 
 
-def _qc_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(yaml.safe_load(QC_SCHEMA_PATH.read_text()))
-
-
-def validate_qc(table: pd.DataFrame, path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Check a qc table against benchmark/schemas/qc.schema.yaml (empty cells as null)."""
-    where = f"{path}: " if path is not None else ""
-    if list(table.columns) != QC_COLUMNS:
-        raise QcError(f"{where}qc columns must be {QC_COLUMNS}, got {list(table.columns)}")
-    validator = _qc_validator()
-    records = table.astype(object).where(table.notna(), None).to_dict("records")
-    for index, record in enumerate(records):
-        error = next(validator.iter_errors(record), None)
-        if error is not None:
-            key = ".".join(str(p) for p in error.absolute_path)
-            raise QcError(f"{where}row {index} ({record.get('video_id')}): {key}: {error.message}")
-    return table
-
-
-def write_qc(path: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame(rows, columns=QC_COLUMNS)
-    validate_qc(table)
-    write_csv_atomic(path, table)
-    return table
-
-
-def read_qc(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise QcError(f"{path}: qc table not found; run the qc_masks rule for this mask source")
-    table = pd.read_csv(
-        path,
-        dtype={"video_id": str, "mask_sha256": str, "flags": str},
-        keep_default_na=False,
-        na_values=[""],
-    )
-    table["flags"] = table["flags"].fillna("")
-    return validate_qc(table, path)
-
-
 def read_shard_index(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
@@ -255,4 +196,4 @@ def run_qc(
     return table
 
 
-__all__ = ["FLAGS", "QC_COLUMNS", "qc_video", "read_qc", "run_qc", "write_qc"]
+__all__ = ["FLAGS", "qc_video", "run_qc"]
