@@ -1,22 +1,25 @@
-"""Train one named run for one seed: `python -m albar.train --config config/default.yaml --run albar`.
+"""Train one named run for one or more seeds: `python -m albar.train --config config/default.yaml
+--run albar --seed 0 1 2`.
 
-The loop (shape of torchvision's video-classification reference): AdamW with a per-iteration linear
-warm-up then cosine schedule, autocast on CUDA (bf16 by default; fp16 adds a gradient scaler),
-optional gradient-norm clipping, `torchrun` DDP (NCCL on CUDA, gloo on CPU, BatchNorm statistics
-over all processes). The method object (albar.methods) turns each batch into a loss, so the loop does
-not know ALBAR from vanilla.
+The shape of torchvision's video-classification reference: `train_one_epoch` (AdamW with a
+per-iteration linear warm-up then cosine schedule, autocast on CUDA — bf16 by default, fp16 adds a
+gradient scaler — optional gradient-norm clipping, `torchrun` DDP with BatchNorm statistics over all
+processes), `evaluate`, the checkpoints in albar.checkpoint, and `main`. What a run is built from
+(data, model, method, optimizer) is in albar.train_parts. The method object (albar.methods) turns
+each batch into a loss, so the loop does not know ALBAR from vanilla.
 
-Determinism and resume: the epoch's batch order and every clip's augmentation are pure functions of
-(seed, epoch, video); the torch RNG is reseeded at every epoch and every step has its own generator,
-so a run killed after epoch k and resumed from `state/last.pt` (model, optimizer, scheduler, scaler,
-epoch, RNG states, config fingerprint) ends with the same weights as an uninterrupted one on CPU.
-A state saved under a different configuration or manifest is not resumed (logged). Checkpoints and
-states hold only tensors and plain Python data and are read back with `weights_only=True`
-(benchmark.safe_torch), so a checkpoint from elsewhere cannot run code when it is opened.
+Several seeds in one process (`train_seeds`, the CLI's `--seed 0 1 2`): the manifest, the decoded
+videos and masks and the validation clips are read once; every random draw of a seed is derived from
+the seed alone (global generators reseeded before the initial weights and at every epoch, a
+generator per step, augmentation and batch order pure functions of seed, epoch and video), so each
+seed's files are byte-identical to training it alone, and a run killed after epoch k and resumed
+from `state/last.pt` ends with the same weights as an uninterrupted one on CPU.
 
 Outputs in the run folder (runs/<run>/seed<k>/): checkpoint.pt (the selected epoch: the last, or the
-best validation accuracy when `select: val_accuracy`), metrics.json (per-epoch terms, accuracy,
-clips/s, total epochs and optimizer steps, what was selected), train.log.
+best validation accuracy when `select: val_accuracy`), metrics.json (per-epoch terms and accuracy,
+epochs and optimizer steps, what was selected), train.log, state/last.pt — all byte-identical on a
+rerun — and timing.json (epoch seconds and clips/s, the one file that is not; also in the console
+log).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -48,6 +52,7 @@ from albar.runs import (
     bank_relpath,
     effective_training,
     find_run,
+    one_seed_config,
     run_mask_source,
     run_uses_bank,
     scene_labels_relpath,
@@ -67,34 +72,17 @@ from benchmark.atomic import write_text_atomic
 
 # the one file a run writes that differs between two runs of one configuration (docs/contracts.md)
 TIMING_FILE = "timing.json"
-LOG_TERMS = (
-    "loss",
-    "ce",
-    "static_ce",
-    "neg_entropy",
-    "gp",
-    "static_max_prob",
-    "scene_ce",
-    "scene_accuracy",
-    "accuracy",
-)
+# fmt: off
+LOG_TERMS = ("loss", "ce", "static_ce", "neg_entropy", "gp", "static_max_prob", "scene_ce",
+             "scene_accuracy", "accuracy")
+# fmt: on
 
 # the checkpoint helpers are re-exported: albar.predict, albar.bank and users import them from here
-__all__ = [
-    "TrainingError",
-    "augmentation",
-    "build_seed",
-    "evaluate",
-    "load_checkpoint",
-    "load_run_data",
-    "main",
-    "model_from_checkpoint",
-    "pick_device",
-    "save_atomic",
-    "train_one_epoch",
-    "train_run",
-    "train_seeds",
-]
+# fmt: off
+__all__ = ["TrainingError", "augmentation", "build_seed", "evaluate", "load_checkpoint",
+           "load_run_data", "main", "model_from_checkpoint", "pick_device", "save_atomic",
+           "train_one_epoch", "train_run", "train_seeds"]
+# fmt: on
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -152,8 +140,9 @@ def train_one_epoch(
     counts = {name: 0 for name in LOG_TERMS}
     seen, data_s, compute_s = 0, 0.0, 0.0
     fetch_started = time.perf_counter()
-    progress = tqdm(parts.loader, desc=f"{where} epoch {epoch + 1}", disable=None, leave=False,
-                    file=sys.stderr)  # fmt: skip
+    progress = tqdm(
+        parts.loader, desc=f"{where} epoch {epoch + 1}", disable=None, leave=False, file=sys.stderr
+    )
     for batch_index, batch in enumerate(progress):
         compute_started = time.perf_counter()
         data_s += compute_started - fetch_started
@@ -194,15 +183,42 @@ def train_one_epoch(
         counts = dict(zip(LOG_TERMS, totals[len(LOG_TERMS) :].tolist(), strict=True))
     means = {name: (sums[name] / counts[name] if counts[name] else None) for name in LOG_TERMS}
     seconds = time.perf_counter() - epoch_started
-    timing = {"clips": seen * dist_ctx.world, "data_s": data_s, "compute_s": compute_s,
-              "seconds": seconds}  # fmt: skip
+    timing = {
+        "clips": seen * dist_ctx.world,
+        "data_s": data_s,
+        "compute_s": compute_s,
+        "seconds": seconds,
+    }
     return means, timing
 
 
-def _epoch(parts: SeedParts, training: dict, device, epoch: int, step: int, **kwargs):
+@dataclass
+class _Job:
+    """One seed's training job: what the loop's steps after the epoch read."""
+
+    run: dict
+    training: dict
+    seed: int
+    out_dir: Path
+    data: RunData
+    device: torch.device
+    dist_ctx: DistributedContext
+    fingerprint: str
+    model_info: dict
+
+
+def _epoch(job: _Job, parts: SeedParts, epoch: int, step: int) -> tuple[dict, dict]:
     """Train one epoch and validate when due: the epoch's history record (no timings: the record
     goes into metrics.json and the resume state) and its timing record (timing.json)."""
-    means, timing = train_one_epoch(parts, device, epoch, grad_clip=training["grad_clip"], **kwargs)
+    means, timing = train_one_epoch(
+        parts,
+        job.device,
+        epoch,
+        seed=job.seed,
+        dist_ctx=job.dist_ctx,
+        grad_clip=job.training["grad_clip"],
+        where=f"run {job.run['name']!r} seed {job.seed}",
+    )
     record = {
         "epoch": epoch + 1,
         "step": step + len(parts.sampler),
@@ -213,9 +229,10 @@ def _epoch(parts: SeedParts, training: dict, device, epoch: int, step: int, **kw
     for name in ("accuracy", "scene_accuracy"):
         if record[name] is not None:
             record[name] *= 100.0
-    if parts.val_loader is not None and (epoch + 1) % training["eval_every"] == 0:
-        record["val_accuracy"] = evaluate(unwrap(parts.model), parts.val_loader, device,
-                                          parts.amp_dtype)  # fmt: skip
+    if parts.val_loader is not None and (epoch + 1) % job.training["eval_every"] == 0:
+        record["val_accuracy"] = evaluate(
+            unwrap(parts.model), parts.val_loader, job.device, parts.amp_dtype
+        )
     timing = {"epoch": epoch + 1, "clips_per_s": timing["clips"] / timing["seconds"], **timing}
     return record, timing
 
@@ -236,20 +253,46 @@ def _epoch_line(record: dict, timing: dict, epochs: int) -> tuple[str, str]:
     )
 
 
-def _save_epoch(parts: SeedParts, training: dict, record: dict, progress: dict, out_dir: Path,
-                fingerprint: str, model_info: dict) -> None:  # fmt: skip
+def _save_epoch(job: _Job, parts: SeedParts, record: dict, progress: dict) -> None:
     """After an epoch: the best epoch's weights when selecting on validation, and the resume state."""
     if (
-        training["select"] == "val_accuracy"
+        job.training["select"] == "val_accuracy"
         and record["val_accuracy"] is not None
         and record["val_accuracy"] > progress["best"]["val_accuracy"]
     ):
         progress["best"] = {"epoch": record["epoch"], "val_accuracy": record["val_accuracy"]}
         save_atomic(
             {"model": unwrap(parts.model).state_dict(), "epoch": record["epoch"]},
-            out_dir / STATE_DIR / "best.pt",
+            job.out_dir / STATE_DIR / "best.pt",
         )
-    save_state(out_dir / STATE_DIR / "last.pt", parts, progress, fingerprint, model_info)
+    save_state(
+        job.out_dir / STATE_DIR / "last.pt", parts, progress, job.fingerprint, job.model_info
+    )
+
+
+def _resume(job: _Job, parts: SeedParts, progress: dict, say) -> dict:
+    """Continue from `state/last.pt` when it was saved under this configuration and manifest."""
+    state_path = job.out_dir / STATE_DIR / "last.pt"
+    if not state_path.exists():
+        return progress
+    restored = restore_state(state_path, parts, job.fingerprint)
+    if restored is None:
+        say(f"{state_path}: saved under another configuration or manifest; starting afresh")
+        return progress
+    progress.clear()
+    progress.update(restored)  # in place: `say` appends to this dict's lines
+    say(f"resumed from {state_path} after epoch {progress['epoch']} ({progress['step']} steps)")
+    return progress
+
+
+def _header(job: _Job, parts: SeedParts) -> str:
+    data, run = job.data, job.run
+    return (
+        f"run {run['name']} ({run['method']}) seed {job.seed}: {len(data.train_entries)} train "
+        f"clips, {len(data.val_entries)} val, {data.num_classes} classes, model "
+        f"{data.spec.name}, device {job.device}, {job.dist_ctx.world} process(es), "
+        f"{len(parts.sampler)} steps/epoch, lr {parts.lr:g}"
+    )
 
 
 def train_run(
@@ -277,15 +320,24 @@ def train_run(
     data / runtime: shared with the run's other seeds (train_seeds); built here when None.
     """
     started = time.perf_counter()
-    out_dir = Path(out_dir)
     if data is None:
         data = load_run_data(run, training, test_clip, manifest_path, masks_dir, scene_labels_path)
     device, dist_ctx = runtime or start_runtime(training)
     parts = build_seed(run, training, seed, data, device, dist_ctx, bank_path)
+    model_info = {
+        "name": data.spec.name,
+        "num_classes": data.num_classes,
+        "dropout": training["dropout"],
+    }
     fingerprint = run_fingerprint(run, training, seed, data.manifest_path)
-    state_path = out_dir / STATE_DIR / "last.pt"
-    progress = {"epoch": 0, "step": 0, "best": {"epoch": None, "val_accuracy": -1.0},
-                "history": [], "lines": []}  # fmt: skip
+    job = _Job(run, training, seed, Path(out_dir), data, device, dist_ctx, fingerprint, model_info)
+    progress = {
+        "epoch": 0,
+        "step": 0,
+        "best": {"epoch": None, "val_accuracy": -1.0},
+        "history": [],
+        "lines": [],
+    }
     timings: list[dict] = []
 
     def say(line: str, timing: str = "") -> None:  # timings reach the console log, not train.log
@@ -293,47 +345,35 @@ def train_run(
         if dist_ctx.is_main:
             log(f"{line} {timing}" if timing else line)
 
-    if resume and state_path.exists():
-        restored = restore_state(state_path, parts, fingerprint)
-        if restored is None:
-            say(f"{state_path}: saved under another configuration or manifest; starting afresh")
-        else:
-            progress = restored
-            say(f"resumed from {state_path} after epoch {progress['epoch']} "
-                f"({progress['step']} steps)")  # fmt: skip
-    model_info = {"name": data.spec.name, "num_classes": data.num_classes,
-                  "dropout": training["dropout"]}  # fmt: skip
+    progress = _resume(job, parts, progress, say) if resume else progress
     if progress["epoch"] == 0:  # a resumed run's restored lines already start with this header
-        say(
-            f"run {run['name']} ({run['method']}) seed {seed}: {len(data.train_entries)} train "
-            f"clips, {len(data.val_entries)} val, {data.num_classes} classes, model "
-            f"{data.spec.name}, device {device}, {dist_ctx.world} process(es), "
-            f"{len(parts.sampler)} steps/epoch, lr {parts.lr:g}"
-        )
-    where = f"run {run['name']!r} seed {seed}"
+        say(_header(job, parts))
     for epoch in range(progress["epoch"], training["epochs"]):
-        record, timing = _epoch(parts, training, device, epoch, progress["step"], seed=seed,
-                                dist_ctx=dist_ctx, where=where)  # fmt: skip
+        record, timing = _epoch(job, parts, epoch, progress["step"])
         progress["history"].append(record)
         progress["epoch"], progress["step"] = epoch + 1, record["step"]
         timings.append(timing)
         say(*_epoch_line(record, timing, training["epochs"]))
         if dist_ctx.is_main:
-            _save_epoch(parts, training, record, progress, out_dir, fingerprint, model_info)
+            _save_epoch(job, parts, record, progress)
         if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs:
             return {"stopped_after_epoch": epoch + 1}
     if dist_ctx.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
-    return _finish(run, training, seed, test_clip, data, parts, progress, out_dir, model_info,
-                   device, dist_ctx, say, {"wall_s": time.perf_counter() - started,
-                                           "epochs": timings})  # fmt: skip
+    timing = {
+        "run": run["name"],
+        "seed": seed,
+        "wall_s": time.perf_counter() - started,
+        "epochs": timings,
+    }
+    return _finish(job, parts, progress, test_clip, say, timing)
 
 
-def _finish(run, training, seed, test_clip, data, parts, progress, out_dir, model_info, device,
-            dist_ctx, say, timing) -> dict:  # fmt: skip
+def _finish(job: _Job, parts: SeedParts, progress: dict, test_clip: dict, say, timing) -> dict:
     """Write checkpoint.pt (the selected epoch), metrics.json, train.log and timing.json."""
+    training, out_dir = job.training, job.out_dir
     if training["select"] == "val_accuracy":
         selected = {"criterion": "val_accuracy", **progress["best"]}
         weights = load_checkpoint(out_dir / STATE_DIR / "best.pt")["model"]
@@ -342,20 +382,20 @@ def _finish(run, training, seed, test_clip, data, parts, progress, out_dir, mode
         weights = unwrap(parts.model).state_dict()
     history = progress["history"]
     metrics = {
-        "run": run["name"],
-        "method": run["method"],
-        "seed": seed,
-        "model": data.spec.name,
+        "run": job.run["name"],
+        "method": job.run["method"],
+        "seed": job.seed,
+        "model": job.data.spec.name,
         "epochs": training["epochs"],
         "steps": progress["step"],
         "selected": selected,
-        "device": str(device),
-        "world_size": dist_ctx.world,
+        "device": str(job.device),
+        "world_size": job.dist_ctx.world,
         "amp": training["amp_dtype"] if parts.amp_dtype is not None else None,
         "test_crops": training["test_crops"],
         "final": history[-1] if history else None,
         "history": history,
-        "run_config": run,
+        "run_config": job.run,
         "training": training,
     }
     say(
@@ -363,25 +403,22 @@ def _finish(run, training, seed, test_clip, data, parts, progress, out_dir, mode
         f"{selected['criterion']} (epoch {selected['epoch']})",
         f"{timing['wall_s']:.1f} s this session",
     )
-    if dist_ctx.is_main:
-        save_atomic(
-            {
-                "model": weights,
-                "model_info": model_info,
-                "run": run,
-                "training": training,
-                "seed": seed,
-                "test_clip": test_clip,
-                "selected": selected,
-                "num_classes": data.num_classes,
-            },
-            out_dir / "checkpoint.pt",
-        )
+    if job.dist_ctx.is_main:
+        checkpoint = {
+            "model": weights,
+            "model_info": job.model_info,
+            "run": job.run,
+            "training": training,
+            "seed": job.seed,
+            "test_clip": test_clip,
+            "selected": selected,
+            "num_classes": job.data.num_classes,
+        }
+        save_atomic(checkpoint, out_dir / "checkpoint.pt")
         write_text_atomic(
             out_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n"
         )
         write_text_atomic(out_dir / "train.log", "\n".join(progress["lines"]) + "\n")
-        timing = {"run": run["name"], "seed": seed, **timing}
         write_text_atomic(out_dir / TIMING_FILE, json.dumps(timing, indent=2) + "\n")
     return metrics
 
@@ -406,22 +443,25 @@ def train_seeds(
     data = load_run_data(run, training, test_clip, manifest_path, masks_dir, scene_labels_path)
     runtime = start_runtime(training)
     bank_paths = bank_paths or [None] * len(seeds)
-    return [
-        train_run(
-            run=run,
-            training=training,
-            seed=seed,
-            test_clip=test_clip,
-            manifest_path=manifest_path,
-            out_dir=out,
-            bank_path=bank,
-            resume=resume,
-            log=log,
-            data=data,
-            runtime=runtime,
-        )  # fmt: skip
-        for seed, out, bank in zip(seeds, out_dirs, bank_paths, strict=True)
-    ]
+    metrics = []
+    for seed, out, bank in zip(seeds, out_dirs, bank_paths, strict=True):
+        seed_run, seed_training = one_seed_config(run, training, seed)
+        metrics.append(
+            train_run(
+                run=seed_run,
+                training=seed_training,
+                seed=seed,
+                test_clip=test_clip,
+                manifest_path=manifest_path,
+                out_dir=out,
+                bank_path=bank,
+                resume=resume,
+                log=log,
+                data=data,
+                runtime=runtime,
+            )
+        )
+    return metrics
 
 
 # --- command line -------------------------------------------------------------------------------

@@ -215,9 +215,19 @@ def load_run_data(
         if training["cache_videos"] and training["num_workers"] == 0:  # workers would not keep it
             val_clips = _Remembered(val_clips)
     return RunData(
-        manifest_path, train_entries, val_entries, num_classes, spec, clip, aug, reader,
-        mask_reader, scenes, num_scenes, val_clips,
-    )  # fmt: skip
+        manifest_path,
+        train_entries,
+        val_entries,
+        num_classes,
+        spec,
+        clip,
+        aug,
+        reader,
+        mask_reader,
+        scenes,
+        num_scenes,
+        val_clips,
+    )
 
 
 def start_runtime(training: dict) -> tuple[torch.device, DistributedContext]:
@@ -328,9 +338,14 @@ def build_seed(
     model = _build_model(training, data, device, dist_ctx)
     method, extra = _setup_method(run, training, data, model, bank_path, device, dist_ctx)
     dataset = TrainClips(
-        data.train_entries, data.clip, data.aug, seed, data.reader,
-        masks=data.mask_reader, scenes=data.scenes,
-    )  # fmt: skip
+        data.train_entries,
+        data.clip,
+        data.aug,
+        seed,
+        data.reader,
+        masks=data.mask_reader,
+        scenes=data.scenes,
+    )
     sampler = EpochBatches(
         len(dataset), training["batch_size"], seed, dist_ctx.rank, dist_ctx.world
     )
@@ -354,6 +369,17 @@ def build_seed(
     amp_dtype = getattr(torch, training["amp_dtype"]) if use_amp else None
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     return SeedParts(
-        model, method, extra, parameters, dataset, sampler, loader, val_loader,
-        optimizer, scheduler, scaler, lr, amp_dtype,
-    )  # fmt: skip
+        model,
+        method,
+        extra,
+        parameters,
+        dataset,
+        sampler,
+        loader,
+        val_loader,
+        optimizer,
+        scheduler,
+        scaler,
+        lr,
+        amp_dtype,
+    )
