@@ -34,7 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _python(args: list[str], threads: int) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, *args], check=True, env=env, cwd=ROOT, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode:
+        sys.exit(f"failed: python {' '.join(args[:3])} ...\n{done.stderr[-3000:]}")
     return time.perf_counter() - started
 
 
@@ -93,7 +97,7 @@ def seed_jobs(config: dict, run: str, seeds: list[int], manifest: Path, threads:
                     str(threads),
                 ],
                 threads,
-            )  # fmt: skip
+            )
             for s in seeds
         ]
         together_s = _python(
@@ -151,17 +155,25 @@ def main() -> None:
     rows = [
         ("process start + imports (s)", f"{result['import_s']:.2f}"),
         (f"decode {result['videos']} train+val videos (s)", f"{result['decode_s']:.2f}"),
-        ("validation pass, first / kept clips (s)",
-         f"{result['val_first_s']:.2f} / {result['val_kept_s']:.2f}"),  # fmt: skip
-        ("model s per step (mean over seeds)",
-         f"{statistics.mean(s['step_s'] for s in result['seeds']):.3f}"),  # fmt: skip
-        ("data s per step (mean over seeds)",
-         f"{statistics.mean(s['data_per_step_s'] for s in result['seeds']):.3f}"),  # fmt: skip
-        (f"{n} seeds, one process each (s)",
-         f"{sum(result['apart_s']):.1f} ({' + '.join(f'{s:.1f}' for s in result['apart_s'])})"),
+        (
+            "validation pass, first / kept clips (s)",
+            f"{result['val_first_s']:.2f} / {result['val_kept_s']:.2f}",
+        ),
+        (
+            "model s per step (mean over seeds)",
+            f"{statistics.mean(s['step_s'] for s in result['seeds']):.3f}",
+        ),
+        (
+            "data s per step (mean over seeds)",
+            f"{statistics.mean(s['data_per_step_s'] for s in result['seeds']):.3f}",
+        ),
+        (
+            f"{n} seeds, one process each (s)",
+            f"{sum(result['apart_s']):.1f} ({' + '.join(f'{s:.1f}' for s in result['apart_s'])})",
+        ),
         (f"{n} seeds in one process (s)", f"{result['together_s']:.1f}"),
         ("every seed's files byte-identical either way", str(result["identical"])),
-    ]  # fmt: skip
+    ]
     print(f"{args.run} on {manifest} — {result['machine']}, {result['date']}\n")
     print("| measure | value |\n|---|---|")
     for name, value in rows:
