@@ -121,7 +121,6 @@ rule train_model:
         checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
         metrics=f"{RESULTS}/runs/{{run}}/seed{{seed}}/metrics.json",
         train_log=f"{RESULTS}/runs/{{run}}/seed{{seed}}/train.log",
-        timing=f"{RESULTS}/runs/{{run}}/seed{{seed}}/timing.json",
     log:
         f"{LOGS}/train_model/{{run}}-seed{{seed}}.log",
     benchmark:
@@ -164,7 +163,6 @@ for _seeds, _runs in SEED_GROUPS.items():
             ],
             metrics=[f"{RESULTS}/runs/{{run}}/seed{s}/metrics.json" for s in _seeds],
             train_logs=[f"{RESULTS}/runs/{{run}}/seed{s}/train.log" for s in _seeds],
-            timings=[f"{RESULTS}/runs/{{run}}/seed{s}/timing.json" for s in _seeds],
         log:
             f"{LOGS}/train_seeds/{{run}}.log",
         benchmark:
