@@ -229,11 +229,17 @@ def _epoch(job: _Job, parts: SeedParts, epoch: int, step: int) -> tuple[dict, di
     for name in ("accuracy", "scene_accuracy"):
         if record[name] is not None:
             record[name] *= 100.0
+    started = time.perf_counter()
     if parts.val_loader is not None and (epoch + 1) % job.training["eval_every"] == 0:
         record["val_accuracy"] = evaluate(
             unwrap(parts.model), parts.val_loader, job.device, parts.amp_dtype
         )
-    timing = {"epoch": epoch + 1, "clips_per_s": timing["clips"] / timing["seconds"], **timing}
+    timing = {
+        "epoch": epoch + 1,
+        "clips_per_s": timing["clips"] / timing["seconds"],
+        **timing,
+        "val_s": time.perf_counter() - started,
+    }
     return record, timing
 
 

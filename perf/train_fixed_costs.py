@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,14 +32,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each _python call, beside its wall time
+
+
 def _python(args: list[str], threads: int) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True
     )
     if done.returncode:
         sys.exit(f"failed: python {' '.join(args[:3])} ...\n{done.stderr[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return time.perf_counter() - started
 
 
@@ -85,6 +92,7 @@ def seed_jobs(config: dict, run: str, seeds: list[int], manifest: Path, threads:
     base = ["-m", "albar.train", "--config-json", cfg, "--run", run, "--manifest", str(manifest)]
     with tempfile.TemporaryDirectory() as scratch:
         apart, together = Path(scratch) / "apart", Path(scratch) / "together"
+        first_cpu = len(CPU)
         apart_s = [
             _python(
                 [
@@ -121,7 +129,15 @@ def seed_jobs(config: dict, run: str, seeds: list[int], manifest: Path, threads:
                     "wall_s": timing["wall_s"],
                 }
             )
-    return {"apart_s": apart_s, "together_s": together_s, "identical": same, "seeds": steps}
+    apart_cpu, together_cpu = CPU[first_cpu : first_cpu + len(seeds)], CPU[-1]
+    return {
+        "apart_s": apart_s,
+        "together_s": together_s,
+        "apart_cpu_s": apart_cpu,
+        "together_cpu_s": together_cpu,
+        "identical": same,
+        "seeds": steps,
+    }
 
 
 def main() -> None:
@@ -131,6 +147,7 @@ def main() -> None:
     parser.add_argument("--run", default="vanilla")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, help="train this many epochs (default: the config's)")
     parser.add_argument("--json")
     args = parser.parse_args()
     os.environ["PYTHONPATH"] = str(ROOT)
@@ -140,6 +157,8 @@ def main() -> None:
     set_threads(args.threads)
     config = load_config(args.config)
     config["training"]["seeds"] = args.seeds
+    if args.epochs:
+        config["training"]["epochs"] = args.epochs
     for run in config["runs"]:
         run.get("training", {}).pop("seeds", None)
     manifest = Path(args.manifest).resolve()
@@ -172,9 +191,12 @@ def main() -> None:
             f"{sum(result['apart_s']):.1f} ({' + '.join(f'{s:.1f}' for s in result['apart_s'])})",
         ),
         (f"{n} seeds in one process (s)", f"{result['together_s']:.1f}"),
+        (f"{n} seeds, one process each: CPU s", f"{sum(result['apart_cpu_s']):.1f}"),
+        (f"{n} seeds in one process: CPU s", f"{result['together_cpu_s']:.1f}"),
         ("every seed's files byte-identical either way", str(result["identical"])),
     ]
-    print(f"{args.run} on {manifest} — {result['machine']}, {result['date']}\n")
+    epochs = config["training"]["epochs"]
+    print(f"{args.run}, {epochs} epochs, on {manifest} — {result['machine']}, {result['date']}\n")
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
