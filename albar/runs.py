@@ -54,6 +54,28 @@ def effective_training(config: dict, run: dict) -> dict:
     return validate_config(merged, f"runs[{run['name']}].training", schema=schema)
 
 
+def seed_job_groups(config: dict, seeds_of: dict[str, list[int]]) -> dict[tuple, list[str]]:
+    """The training jobs that train several seeds in one process (cluster.seed_jobs: run): the runs
+    of each seed list, by that list. Runs left out (one seed, or seed_jobs: seed) get a job per seed.
+
+    seeds_of: every run's effective training.seeds, by run name."""
+    groups: dict[tuple, list[str]] = {}
+    if config["cluster"]["seed_jobs"] == "run":
+        for name, seeds in seeds_of.items():
+            if len(seeds) > 1:
+                groups.setdefault(tuple(seeds), []).append(name)
+    return groups
+
+
+def one_seed_config(run: dict, training: dict, seed: int) -> tuple[dict, dict]:
+    """The run and training sections as a job training `seed` alone sees them (seeds: [seed]), so a
+    seed trained with others writes the same checkpoint, metrics and state as one trained alone."""
+    training = {**training, "seeds": [seed]}
+    if "seeds" in (run.get("training") or {}):
+        run = {**run, "training": {**run["training"], "seeds": [seed]}}
+    return run, training
+
+
 def run_uses_bank(run: dict) -> bool:
     """Whether the run trains on the StillMix frame bank (its method's spec, albar.method_specs)."""
     return method_spec(run).uses_bank(run)

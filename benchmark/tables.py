@@ -534,10 +534,11 @@ def render_summary(summary: pd.DataFrame, ci_level: float) -> Rendered:
         "Confl-FG ↑",
         "Contra ↑",
         f"Contra {100 * ci_level:g}% CI",
+        "Seeds",
         "Epochs",
         "Steps",
     ]
-    align = ["l", "l"] + ["r"] * 9
+    align = ["l", "l"] + ["r"] * 10
     detail_header = [
         "Run",
         "Confl-FG: moving label ↑",
@@ -559,7 +560,7 @@ def render_summary(summary: pd.DataFrame, ci_level: float) -> Rendered:
             ):
                 cells.append(_cell(line[column], _std_of(line, column), _decimals(column)))
             cells.append(f"{_cell(line['contra_ci_lo'])} – {_cell(line['contra_ci_hi'])}")
-            cells += [_cell(line["epochs"]), _cell(line["steps"])]
+            cells += [_cell(line["seeds"]), _cell(line["epochs"]), _cell(line["steps"])]
             rows.append(cells)
             details.append(
                 [line["run"]]
@@ -579,7 +580,8 @@ def render_summary(summary: pd.DataFrame, ci_level: float) -> Rendered:
             )
         )
     note = (
-        "Top-1 accuracy in percent (mean ± sample std over seeds when there are several). SCUBA, Confl-FG "
+        "Top-1 accuracy in percent (mean ± sample std over a run's training seeds when it has several; "
+        "Seeds: how many). SCUBA, Confl-FG "
         "and Contra: higher is better; SCUFO: lower is better. Avg = unweighted mean over background "
         "sources. Static max p: mean top probability on SCUFO clips (1/K = uniform); a low SCUFO with a "
         "high static max p is a confidently wrong model, not a debiased one."

@@ -6,16 +6,17 @@
     .venv/bin/python perf/default_run_seeds.py --from-csv docs/experiments/data/default_run_seeds.csv
 
 For each seed k the whole default workflow runs in its own working directory with `seed: k` (a new
-synthetic dataset, new backgrounds and frozen frames) and `training.seeds: [k]`, and the script prints
-per variant the figures the issue's targets are about: vanilla IID / SCUFO / Contra, the `albar` run's
+synthetic dataset, new backgrounds and frozen frames) and the default's training seeds (three for
+vanilla and albar), and the script prints per variant, on the mean over the training seeds (the
+summary table's figures), the figures the issue's targets are about: vanilla IID / SCUFO / Contra, the `albar` run's
 SCUFO / static max prob / Contra / IID, and vanilla's SCUBA on box_first minus truth, then how many
 seeds meet each of the issue's targets and the spread (mean, min, max, and the 95% Student-t interval
 of the mean over seeds, also of ALBAR's paired margins over vanilla). A seed whose working directory
 already holds a finished run costs nothing (Snakemake finds it up to date); `--from-csv` summarises
 per-seed CSVs written earlier with `--out` without running anything; `--all-runs-out` collects every
 run's summary row of every seed (all eight runs, not only the judged two); `--training-seeds 0 1 2`
-trains each data seed's runs with those training seeds and reports each training seed on its own
-(which part of the spread is the dataset's and which the training seed's).
+trains every run of each data seed with those training seeds and reports each training seed on its
+own (which part of the spread is the dataset's and which the training seed's).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def main() -> None:
         "--training-seeds",
         type=int,
         nargs="+",
-        help="train each data seed's runs with these training seeds (default: the data seed alone) "
+        help="train each data seed's runs with these training seeds (default: the default's) "
         "and report every training seed on its own, to tell the dataset's share of the spread from the "
         "training seed's",
     )
@@ -193,8 +194,14 @@ def run_seeds(args: argparse.Namespace) -> pd.DataFrame:
     rows = []
     for seed in args.seeds:
         started = time.perf_counter()
-        training_seeds = args.training_seeds or [seed]
-        config = deep_merge(overlay, {"seed": seed, "training": {"seeds": training_seeds}})
+        config = deep_merge(overlay, {"seed": seed})
+        if args.training_seeds:  # every run, its own seeds in the default's runs list included
+            runs = config.get("runs") or load_config(PROJECT / "config" / "default.yaml")["runs"]
+            config["training"] = {**config.get("training", {}), "seeds": args.training_seeds}
+            config["runs"] = [
+                {**run, "training": {**run.get("training", {}), "seeds": args.training_seeds}}
+                for run in runs
+            ]
         run_workflow(args.workdir / f"seed{seed}", config, cores=args.cores)
         minutes = (time.perf_counter() - started) / 60
         tables = tables_dir(args.workdir, seed)

@@ -131,6 +131,80 @@ def test_cli_reports_config_mistakes_with_exit_code_2(dataset, tmp_path, capsys)
     assert "seed 7 is not in" in capsys.readouterr().err
 
 
+def _job_config(config, name, seeds):
+    """The sections the train rules pass (pipeline/rules/inputs.smk run_config_json /
+    run_seeds_config_json): the run's entry and the training section with the job's seeds."""
+    run = dict(find_run(config, name))
+    run["training"] = {**run.get("training", {}), "seeds": seeds}
+    training = {**config["training"], "seeds": seeds}
+    return json.dumps(
+        {
+            "runs": [run],
+            "training": training,
+            "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
+        },
+        sort_keys=True,
+    )
+
+
+def _files(folder):
+    """Every file under `folder` but timing.json, by relative path, as bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != "timing.json"
+    }
+
+
+def _cli_train(config, results, name, seeds, out):
+    argv = [
+        "--config-json",
+        _job_config(config, name, seeds),
+        "--run",
+        name,
+        "--manifest",
+        str(results / "manifest.csv"),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--seed",
+    ]
+    assert main([*argv, *map(str, seeds)]) == 0
+
+
+def test_seeds_trained_in_one_job_write_the_bytes_of_seeds_trained_alone(dataset, tmp_path):
+    config, results = dataset
+    _cli_train(config, results, "albar", [0, 1], tmp_path / "together")
+    _cli_train(config, results, "albar", [1], tmp_path / "alone" / "seed1")
+    together = _files(tmp_path / "together" / "seed1")
+    assert set(together) == {"checkpoint.pt", "metrics.json", "train.log", "state/last.pt"}
+    assert together == _files(tmp_path / "alone" / "seed1")
+    # the two seeds of the job are two different trainings, each recorded as a lone seed's
+    first = torch.load(tmp_path / "together" / "seed0" / "checkpoint.pt", weights_only=True)
+    second = torch.load(tmp_path / "together" / "seed1" / "checkpoint.pt", weights_only=True)
+    assert (first["seed"], first["training"]["seeds"]) == (0, [0])
+    assert (second["seed"], second["training"]["seeds"]) == (1, [1])
+    assert second["run"]["training"]["seeds"] == [1]
+    assert not torch.equal(first["model"]["head.weight"], second["model"]["head.weight"])
+
+
+def test_a_rerun_writes_every_file_but_the_timings_byte_for_byte(dataset, tmp_path):
+    config, results = dataset
+    _cli_train(config, results, "vanilla", [0], tmp_path / "first")
+    _cli_train(config, results, "vanilla", [0], tmp_path / "second")
+    first = _files(tmp_path / "first")
+    assert set(first) == {"checkpoint.pt", "metrics.json", "train.log", "state/last.pt"}
+    assert first == _files(tmp_path / "second")
+    metrics = json.loads(first["metrics.json"])
+    assert "wall_s" not in metrics and "seconds" not in metrics["history"][0]
+    assert "clips/s" not in first["train.log"].decode()
+    timing = json.loads((tmp_path / "first" / "timing.json").read_text())
+    assert timing["run"] == "vanilla" and timing["seed"] == 0 and timing["wall_s"] > 0
+    assert [e["epoch"] for e in timing["epochs"]] == [1, 2]
+    assert all(e["clips_per_s"] > 0 and e["seconds"] > 0 for e in timing["epochs"])
+
+
 def test_train_clip_indices_drop_the_stride_for_short_videos():
     clip = ClipSettings(8, 2)
     import numpy as np

@@ -48,6 +48,7 @@ RELEASE_CONFIG = {
         "clip": {"frames": 4, "stride": 2},
         "crop_size": 40,
         "resize": 48,
+        "seeds": [0],
     },
     "runs": [{"name": "vanilla", "method": "vanilla"}],
     "report": {"after_run": False},

@@ -31,7 +31,12 @@ from tests.test_workflow_smoke import SMOKE_CONFIG
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-SLURM_SMOKE = {**SMOKE_CONFIG, "n_shards": 1, "runs": SMOKE_CONFIG["runs"][:2]}
+SLURM_SMOKE = {
+    **SMOKE_CONFIG,
+    "n_shards": 1,
+    "runs": SMOKE_CONFIG["runs"][:2],
+    "training": {**SMOKE_CONFIG["training"], "seeds": [0]},  # a train_model job per run x seed
+}
 FAILING_RUN = "vanilla"
 # A hard limit per snakemake call: the plugin can wait forever when its status checks fail.
 RUN_TIMEOUT_S = 1500

@@ -1,6 +1,7 @@
 """The whole default DAG through the real Snakemake API on a smoke-sized config: synthetic dataset →
 ingest → masks (truth, box_first, box_union, grabcut) → QC → review gate → backgrounds → SCUBA /
-SCUFO / Confl-FG per variant → StillMix bank → training (four methods, one epoch) → prediction →
+SCUFO / Confl-FG per variant → StillMix bank → training (four methods, two seeds in one job per run,
+one epoch) → prediction →
 tables. Checks the tables' rows, columns and ranges; a second run must have nothing to do."""
 
 import pandas as pd
@@ -27,6 +28,7 @@ SMOKE_CONFIG = {
         "clip": {"frames": 4, "stride": 2},
         "crop_size": 40,
         "resize": 48,
+        "seeds": [0, 1],  # one train_seeds job per run trains both (cluster.seed_jobs: run)
     },
     "runs": [
         {"name": "vanilla", "method": "vanilla"},
@@ -63,6 +65,7 @@ def test_whole_default_dag_on_a_smoke_config(tmp_path):
         assert summary[column].between(0, 100).all(), column
     assert summary["static_max_prob"].between(1 / 3 - 1e-6, 1).all()
     assert (summary["epochs"] == 1).all() and (summary["steps"] >= 1).all()
+    assert (summary["seeds"] == 2).all() and summary["contra_avg_std"].notna().all()
     per_source = pd.read_csv(tables / "per_source.csv")
     assert set(per_source["bg_source"]) == {"stripe", "plasma", "mosaic"}
     assert len(per_source) == len(variants) * len(runs) * 3

@@ -114,6 +114,31 @@ def run_config_json(wildcards):
     )
 
 
+def run_seeds_config_json(wildcards):
+    """run_config_json for a job that trains all the run's seeds (cluster.seed_jobs: run);
+    albar.train hands each seed the sections a job of that seed alone gets."""
+    seeds = RUN_TRAINING[wildcards.run]["seeds"]
+    run = dict(RUNS[wildcards.run])
+    run["training"] = {**run.get("training", {}), "seeds": seeds}
+    return json.dumps(
+        {
+            "runs": [run],
+            "training": {**config["training"], "seeds": seeds},
+            "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
+        },
+        sort_keys=True,
+    )
+
+
+def run_seed_banks(wildcards):
+    """The StillMix bank of every seed of the run, in seed order (none when it uses no bank)."""
+    run = RUNS[wildcards.run]
+    if not run_uses_bank(run):
+        return []
+    seeds = RUN_TRAINING[wildcards.run]["seeds"]
+    return [f"{RESULTS}/runs/{bank_relpath(config, run, seed)}" for seed in seeds]
+
+
 def run_bank(wildcards):
     run = RUNS[wildcards.run]
     if not run_uses_bank(run):

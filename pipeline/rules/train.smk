@@ -1,4 +1,4 @@
-# Training and prediction: StillMix frame banks, one training job and one prediction job per run x seed.
+# Training and prediction: StillMix frame banks, a training job per run (all its seeds) or per run x seed, a prediction job per run x seed.
 import re
 
 from albar.runs import (
@@ -12,6 +12,7 @@ from albar.runs import (
     run_mask_source,
     run_uses_bank,
     scene_labels_relpath,
+    seed_job_groups,
 )
 from benchmark.layout import IID, ItemSet, config_item_sets
 
@@ -19,6 +20,10 @@ RUNS = {run["name"]: run for run in config["runs"]}
 find_run(config, config["runs"][0]["name"])  # fails early on repeated run names
 RUN_TRAINING = {name: effective_training(config, run) for name, run in RUNS.items()}
 RUN_SEEDS = [(name, seed) for name in RUNS for seed in RUN_TRAINING[name]["seeds"]]
+# runs whose seeds one job trains in one process (cluster.seed_jobs: run), by their seed list;
+# every other run gets a train_model job per seed
+SEED_GROUPS = seed_job_groups(config, {n: t["seeds"] for n, t in RUN_TRAINING.items()})
+ONE_SEED_RUNS = [n for n in RUNS if not any(n in runs for runs in SEED_GROUPS.values())]
 for (
     _run
 ) in RUNS.values():  # mask sources and scene labels a run needs: fail before the DAG
@@ -117,6 +122,8 @@ rule train_model:
         f"{LOGS}/train_model/{{run}}-seed{{seed}}.log",
     benchmark:
         f"{LOGS}/train_model/{{run}}-seed{{seed}}.benchmark.tsv"
+    wildcard_constraints:
+        run="|".join(re.escape(name) for name in ONE_SEED_RUNS) or "(?!)",
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["train"]
@@ -135,6 +142,49 @@ rule train_model:
         "--seed {wildcards.seed} --manifest {input.manifest} --out {params.out} {params.bank} "
         "{params.extras} "
         "--threads {threads} > {log} 2>&1"
+
+
+for _seeds, _runs in SEED_GROUPS.items():
+
+    rule:
+        name:
+            "train_seeds_" + "_".join(map(str, _seeds))
+        input:
+            manifest=f"{RESULTS}/manifest.csv",
+            banks=run_seed_banks,
+            masks=run_mask_shards,
+            scenes=run_scene_labels,
+        output:
+            checkpoints=[
+                f"{RESULTS}/runs/{{run}}/seed{s}/checkpoint.pt" for s in _seeds
+            ],
+            metrics=[f"{RESULTS}/runs/{{run}}/seed{s}/metrics.json" for s in _seeds],
+            train_logs=[f"{RESULTS}/runs/{{run}}/seed{s}/train.log" for s in _seeds],
+        log:
+            f"{LOGS}/train_seeds/{{run}}.log",
+        benchmark:
+            f"{LOGS}/train_seeds/{{run}}.benchmark.tsv"
+        wildcard_constraints:
+            run="|".join(re.escape(name) for name in _runs),
+        conda:
+            "../../envs/torch.yaml"
+        threads: config["threads"]["train"]
+        resources:
+            gpu=train_gpus,
+        params:
+            cfg=run_seeds_config_json,
+            seeds=" ".join(map(str, _seeds)),
+            bank=lambda wildcards, input: (
+                f"--bank {' '.join(input.banks)}" if input.banks else ""
+            ),
+            extras=run_extra_args,
+            out=lambda wildcards: f"{RESULTS}/runs/{wildcards.run}",
+            launch=lambda wildcards: gpu_launcher(train_gpus(wildcards)),
+            fail=injected_failure,
+        shell:
+            "{params.fail}{params.launch} -m albar.train --config-json {params.cfg:q} "
+            "--run-name {wildcards.run} --seed {params.seeds} --manifest {input.manifest} "
+            "--out {params.out} {params.bank} {params.extras} --threads {threads} > {log} 2>&1"
 
 
 rule predict_items:
