@@ -80,7 +80,8 @@ def test_default_config_sets_and_paths():
     runs = {run["name"]: run for run in config["runs"]}
     assert bank_relpath(config, runs["stillmix"], 0).as_posix().startswith("_stillmix_bank/")
     assert bank_relpath(config, runs["stillmix"], 0).as_posix().endswith("/seed0/bank.pt")
-    assert config_run_seeds(config)["vanilla"] == [0]
+    assert config_run_seeds(config)["vanilla"] == [0, 1, 2]  # the default: three training seeds
+    assert config_run_seeds(config)["be"] == [0]  # ... and one for the four runs marked so
     assert table_files(False)[:3] == ["summary.csv", "summary.md", "summary.tex"]
     assert len(table_files(False)) == 15 and len(table_files(True)) == 18
 

@@ -136,7 +136,7 @@ def run_seed_banks(wildcards):
     if not run_uses_bank(run):
         return []
     seeds = RUN_TRAINING[wildcards.run]["seeds"]
-    return [f"{RESULTS}/runs/{bank_relpath(config, run, seed)}" for seed in seeds]
+    return [LAYOUT.runs_dir / bank_relpath(config, run, seed) for seed in seeds]
 
 
 def run_bank(wildcards):

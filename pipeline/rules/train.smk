@@ -150,16 +150,14 @@ for _seeds, _runs in SEED_GROUPS.items():
         name:
             "train_seeds_" + "_".join(map(str, _seeds))
         input:
-            manifest=f"{RESULTS}/manifest.csv",
+            manifest=LAYOUT.manifest,
             banks=run_seed_banks,
             masks=run_mask_shards,
             scenes=run_scene_labels,
         output:
-            checkpoints=[
-                f"{RESULTS}/runs/{{run}}/seed{s}/checkpoint.pt" for s in _seeds
-            ],
-            metrics=[f"{RESULTS}/runs/{{run}}/seed{s}/metrics.json" for s in _seeds],
-            train_logs=[f"{RESULTS}/runs/{{run}}/seed{s}/train.log" for s in _seeds],
+            checkpoints=[LAYOUT.checkpoint("{run}", s) for s in _seeds],
+            metrics=[LAYOUT.training_record("{run}", s) for s in _seeds],
+            train_logs=[LAYOUT.train_log("{run}", s) for s in _seeds],
         log:
             f"{LOGS}/train_seeds/{{run}}.log",
         benchmark:
@@ -178,7 +176,7 @@ for _seeds, _runs in SEED_GROUPS.items():
                 f"--bank {' '.join(input.banks)}" if input.banks else ""
             ),
             extras=run_extra_args,
-            out=lambda wildcards: f"{RESULTS}/runs/{wildcards.run}",
+            out=lambda wildcards: LAYOUT.runs_dir / wildcards.run,
             launch=lambda wildcards: gpu_launcher(train_gpus(wildcards)),
             fail=injected_failure,
         shell:
