@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from albar.double_backprop import fast_second_order
+
 STATIC_FRAME_CHOICES = ("middle", "first", "last", "random")
 GP_REDUCTIONS = ("released", "paper")
 TERM_NAMES = ("ce", "static_ce", "neg_entropy", "gp", "static_max_prob")
@@ -134,6 +136,7 @@ def albar_objective(
     w_gp: float = 10.0,
     gp_reduction: str = "released",
     adv_bound: float | str | None = None,
+    fast_penalty: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """loss = w_ce·CE(F(x), y) − w_adv·CE(F(x̄), y) + w_ent·Σ_c p̄ log p̄ + w_gp·GP.
 
@@ -147,6 +150,10 @@ def albar_objective(
     GP = the reduced ∂(Σ_b Σ_c F(x̄)_bc)/∂x̄, by double backprop (create_graph=True).
     adv_bound (our extension, default off): each sample's static CE is capped at this value
     ("log_k" = log K) before averaging, so the adversarial term cannot run away.
+    fast_penalty: the static pass's convolutions and BatchNorms get the second derivatives of
+    `albar.double_backprop` (same maths, ~float rounding apart; PyTorch's own are slow on CPU),
+    and the final backward skips the unused gradient with respect to x̄; False = PyTorch's own
+    nodes throughout (the formulation before 2026-12-02, kept for comparisons).
 
     A zero weight skips its term and its cost (no static pass at all when w_adv = w_ent = w_gp = 0;
     no double backprop when w_gp = 0); a skipped term is reported as NaN. Returns the scalar loss
@@ -180,7 +187,10 @@ def albar_objective(
         logits, static_logits = logits_all[:batch], logits_all[batch:]
     else:
         logits = model(clip)  # (B, K)
-        static_logits = model(static) if static is not None else None
+        static_logits = None
+        if static is not None:
+            with fast_second_order(fast_penalty and w_gp != 0):
+                static_logits = model(static)
     logits = logits.float()
     num_classes = logits.shape[1]
     check_labels(labels, num_classes)
@@ -220,6 +230,8 @@ def albar_objective(
     if w_gp != 0:
         # Double backprop: create_graph=True so the penalty's own gradient reaches the weights.
         (grad,) = torch.autograd.grad(static_logits.sum(), static, create_graph=True)
+        if fast_penalty:  # x̄'s own gradient is not needed again (the release does the same)
+            static.requires_grad_(False)
         gp = gradient_penalty(grad, gp_reduction)
         terms["gp"] = gp.detach()
         loss = loss + w_gp * gp
