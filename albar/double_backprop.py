@@ -65,6 +65,63 @@ class _ConvSpec:
         )  # fmt: skip
 
 
+def _time_constant(x: torch.Tensor, spec: _ConvSpec) -> bool:
+    """A (B, C, T, H, W) clip that is one frame expanded over time (stride 0 along T)."""
+    return spec.dims == 3 and x.shape[2] > 1 and x.stride(2) == 0
+
+
+def _tap_groups(spec: _ConvSpec, frames: int, taps: int) -> list[tuple[int, ...]]:
+    """For each output time, the temporal kernel taps that fall inside the clip (not padding)."""
+    stride, pad, dil = spec.stride[0], spec.padding[0], spec.dilation[0]
+    out_frames = (frames + 2 * pad - dil * (taps - 1) - 1) // stride + 1
+    return [
+        tuple(j for j in range(taps) if 0 <= t * stride - pad + j * dil < frames)
+        for t in range(out_frames)
+    ]
+
+
+def _conv2d_args(spec: _ConvSpec) -> tuple:
+    return spec.stride[1:], spec.padding[1:], spec.dilation[1:]
+
+
+def _time_constant_conv(x, weight, bias, spec):
+    """Conv3d of a clip that repeats one frame f: output time t is a 2-D convolution of f with
+    the sum of the temporal taps that land inside the clip, so each distinct tap set is one 2-D
+    convolution (3 instead of 8 frame-convolutions of 3 taps for the default model's first layer)."""
+    frame = x[:, :, 0]
+    groups = _tap_groups(spec, x.shape[2], weight.shape[2])
+    stride, padding, dilation = _conv2d_args(spec)
+    planes = {}
+    for taps in dict.fromkeys(groups):
+        kernel = weight[:, :, list(taps)].sum(2) if taps else torch.zeros_like(weight[:, :, 0])
+        planes[taps] = torch.ops.aten.convolution(
+            frame, kernel, bias, stride, padding, dilation, False, (0, 0), spec.groups
+        )
+    return torch.stack([planes[taps] for taps in groups], dim=2)
+
+
+def _time_constant_weight_grad(grad_out, x, weight, spec):
+    """∂/∂w of `_time_constant_conv`: tap j's gradient is the 2-D weight gradient of f with the
+    output gradient summed over the output times whose tap j lands inside the clip."""
+    frame = x[:, :, 0]
+    groups = _tap_groups(spec, x.shape[2], weight.shape[2])
+    stride, padding, dilation = _conv2d_args(spec)
+    grads = []
+    for j in range(weight.shape[2]):
+        times = [t for t, taps in enumerate(groups) if j in taps]
+        if not times:
+            grads.append(torch.zeros_like(weight[:, :, j]))
+            continue
+        summed = grad_out[:, :, times].sum(2)
+        grads.append(
+            torch.ops.aten.convolution_backward(
+                summed, frame, weight[:, :, j], None, stride, padding, dilation, False,
+                (0, 0), spec.groups, [False, True, False],
+            )[1]
+        )  # fmt: skip
+    return torch.stack(grads, dim=2)
+
+
 class _ConvInputGrad(torch.autograd.Function):
     """grad_x = Jᵀ grad_out of a convolution; its own derivative: conv(ggx, w) and the weight
     gradient with ggx as the input (the operator is bilinear in grad_out and w)."""
@@ -115,6 +172,9 @@ class _Conv(torch.autograd.Function):
         # the static clip is a leaf: once the penalty's gradient is taken its requires_grad is
         # switched off, and the final backward then skips this (largest) input gradient
         ctx.leaf = x if x.is_leaf else None
+        ctx.time_constant = _time_constant(x, spec)
+        if ctx.time_constant:
+            return _time_constant_conv(x, weight, bias, spec)
         return spec.conv(x, weight, bias)
 
     @staticmethod
@@ -127,6 +187,12 @@ class _Conv(torch.autograd.Function):
         if not torch.is_grad_enabled():  # a plain backward: PyTorch's kernel, as without us
             if not (need_x or need_w or need_b):
                 return None, None, None, None
+            if ctx.time_constant and need_w:
+                gw = _time_constant_weight_grad(grad_out, x, weight, spec)
+                gx, _, gb = spec.backward(
+                    grad_out, x, weight, [need_x, False, need_b], ctx.bias_sizes
+                )
+                return gx, gw, gb, None
             gx, gw, gb = spec.backward(
                 grad_out, x, weight, [need_x, need_w, need_b], ctx.bias_sizes
             )

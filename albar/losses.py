@@ -65,17 +65,21 @@ def static_frame_indices(
     )
 
 
-def make_static_clip(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+def make_static_clip(
+    source: torch.Tensor, indices: torch.Tensor, materialise: bool = True
+) -> torch.Tensor:
     """The static clip: frame `indices[b]` of `source[b]` repeated over time, as a grad leaf.
 
-    source: (B, C, T, H, W). The result is materialised (B, C, T, H, W) — the gradient penalty is
-    taken with respect to every repeated copy, not to one frame that is then expanded.
+    source: (B, C, T, H, W). The result is a (B, C, T, H, W) leaf of its own — the gradient
+    penalty is taken with respect to every repeated copy, not to one frame that is then expanded.
+    materialise=False keeps the copies as a stride-0 view of the frame (the same leaf to
+    autograd, with one gradient per copy), which `albar.double_backprop` convolves frame-wise.
     """
     batch, _, frames = source.shape[:3]
     index = indices.to(source.device)
     frame = source.detach()[torch.arange(batch, device=source.device), :, index]  # (B, C, H, W)
-    static = frame.unsqueeze(2).expand(-1, -1, frames, -1, -1).contiguous()  # (B, C, T, H, W)
-    return static.requires_grad_(True)
+    static = frame.unsqueeze(2).expand(-1, -1, frames, -1, -1)  # (B, C, T, H, W)
+    return (static.contiguous() if materialise else static).requires_grad_(True)
 
 
 def gradient_penalty(grad: torch.Tensor, reduction: str = "released") -> torch.Tensor:
@@ -175,7 +179,8 @@ def albar_objective(
     static = None
     if need_static:
         indices = static_frame_indices(static_frame, batch, frames, generator)
-        static = make_static_clip(source, indices)
+        fast = fast_penalty and w_gp != 0
+        static = make_static_clip(source, indices, materialise=not fast)
         if w_gp == 0:
             static.requires_grad_(False)
 
@@ -189,7 +194,7 @@ def albar_objective(
         logits = model(clip)  # (B, K)
         static_logits = None
         if static is not None:
-            with fast_second_order(fast_penalty and w_gp != 0):
+            with fast_second_order(fast):
                 static_logits = model(static)
     logits = logits.float()
     num_classes = logits.shape[1]
