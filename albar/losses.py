@@ -154,10 +154,11 @@ def albar_objective(
     GP = the reduced ∂(Σ_b Σ_c F(x̄)_bc)/∂x̄, by double backprop (create_graph=True).
     adv_bound (our extension, default off): each sample's static CE is capped at this value
     ("log_k" = log K) before averaging, so the adversarial term cannot run away.
-    fast_penalty: the static pass's convolutions and BatchNorms get the second derivatives of
-    `albar.double_backprop` (same maths, ~float rounding apart; PyTorch's own are slow on CPU),
-    and the final backward skips the unused gradient with respect to x̄; False = PyTorch's own
-    nodes throughout (the formulation before 2026-12-02, kept for comparisons).
+    fast_penalty: on CPU, the static pass's convolutions and BatchNorms get the second
+    derivatives of `albar.double_backprop` (same maths, float rounding apart; PyTorch's own are
+    slow on CPU), x̄ stays one frame expanded over time, and the final backward skips the unused
+    gradient with respect to x̄; False = PyTorch's own nodes throughout (the formulation before
+    2026-12-02, kept for comparisons).
 
     A zero weight skips its term and its cost (no static pass at all when w_adv = w_ent = w_gp = 0;
     no double backprop when w_gp = 0); a skipped term is reported as NaN. Returns the scalar loss
@@ -177,9 +178,10 @@ def albar_objective(
     batch, _, frames = clip.shape[:3]
 
     static = None
+    # measured on CPU only (perf/README_training.md); elsewhere PyTorch's nodes as before
+    fast = fast_penalty and w_gp != 0 and clip.device.type == "cpu"
     if need_static:
         indices = static_frame_indices(static_frame, batch, frames, generator)
-        fast = fast_penalty and w_gp != 0
         static = make_static_clip(source, indices, materialise=not fast)
         if w_gp == 0:
             static.requires_grad_(False)
@@ -235,7 +237,7 @@ def albar_objective(
     if w_gp != 0:
         # Double backprop: create_graph=True so the penalty's own gradient reaches the weights.
         (grad,) = torch.autograd.grad(static_logits.sum(), static, create_graph=True)
-        if fast_penalty:  # x̄'s own gradient is not needed again (the release does the same)
+        if fast:  # x̄'s own gradient is not needed again (the release does the same)
             static.requires_grad_(False)
         gp = gradient_penalty(grad, gp_reduction)
         terms["gp"] = gp.detach()
