@@ -80,6 +80,15 @@ def _tap_groups(spec: _ConvSpec, frames: int, taps: int) -> list[tuple[int, ...]
     ]
 
 
+def _index(positions) -> slice | list[int]:
+    """A slice (a view, no copy) when the positions are evenly spaced, else the list."""
+    positions = list(positions)
+    step = positions[1] - positions[0] if len(positions) > 1 else 1
+    if step > 0 and positions == list(range(positions[0], positions[-1] + 1, step)):
+        return slice(positions[0], positions[-1] + 1, step)
+    return positions
+
+
 def _conv2d_args(spec: _ConvSpec) -> tuple:
     return spec.stride[1:], spec.padding[1:], spec.dilation[1:]
 
@@ -93,7 +102,7 @@ def _time_constant_conv(x, weight, bias, spec):
     stride, padding, dilation = _conv2d_args(spec)
     planes = {}
     for taps in dict.fromkeys(groups):
-        kernel = weight[:, :, list(taps)].sum(2) if taps else torch.zeros_like(weight[:, :, 0])
+        kernel = weight[:, :, _index(taps)].sum(2) if taps else torch.zeros_like(weight[:, :, 0])
         planes[taps] = torch.ops.aten.convolution(
             frame, kernel, bias, stride, padding, dilation, False, (0, 0), spec.groups
         )
@@ -112,7 +121,7 @@ def _time_constant_weight_grad(grad_out, x, weight, spec):
         if not times:
             grads.append(torch.zeros_like(weight[:, :, j]))
             continue
-        summed = grad_out[:, :, times].sum(2)
+        summed = grad_out[:, :, _index(times)].sum(2)
         grads.append(
             torch.ops.aten.convolution_backward(
                 summed, frame, weight[:, :, j], None, stride, padding, dilation, False,
