@@ -2,8 +2,8 @@
 
 The penalty differentiates ∂(Σ logits)/∂x̄ once more (double backprop). PyTorch's own second
 derivatives of these two layers are slow on CPU: a convolution's (`_convolution_double_backward`)
-gets the weight term as a convolution whose kernel is the whole feature map (measured 68–90 ms
-per call on the default model's first two layers, where the layer's forward takes ~20 ms), and
+gets the weight term as a convolution whose kernel is the whole feature map (on the default
+model's first two layers slower than the layer's own forward; perf/README_training.md), and
 BatchNorm's (`batchnorm_double_backward`) is some thirty separate full-size tensor operations.
 `fast_second_order()` is a context manager for a forward pass: inside it, `conv1d/2d/3d` and
 training-mode `batch_norm` calls build autograd nodes whose first backward is PyTorch's own kernel
