@@ -9,7 +9,10 @@ BatchNorm's (`batchnorm_double_backward`) is some thirty separate full-size tens
 training-mode `batch_norm` calls build autograd nodes whose first backward is PyTorch's own kernel
 and whose backward-of-backward is written out here with the ordinary convolution kernels (input
 and weight gradients) and a handful of fused per-channel reductions (BatchNorm, derived below).
-Same maths as PyTorch's nodes — results agree to float rounding (tests/test_albar_objective.py).
+A Conv3d whose input is one frame expanded over time (stride 0 along T, as ALBAR's static clip
+is passed) runs as one 2-D convolution per distinct set of temporal taps, forward and weight
+gradient. Same maths as PyTorch's nodes — results agree to float rounding
+(tests/test_albar_fast_penalty.py).
 
 Other calls, autocast (e.g. bf16 on CUDA), string paddings, BatchNorm without affine parameters
 or in eval mode fall through to PyTorch unchanged.
