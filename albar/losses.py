@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from albar.double_backprop import fast_second_order
+
 STATIC_FRAME_CHOICES = ("middle", "first", "last", "random")
 GP_REDUCTIONS = ("released", "paper")
 TERM_NAMES = ("ce", "static_ce", "neg_entropy", "gp", "static_max_prob")
@@ -63,17 +65,21 @@ def static_frame_indices(
     )
 
 
-def make_static_clip(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+def make_static_clip(
+    source: torch.Tensor, indices: torch.Tensor, materialise: bool = True
+) -> torch.Tensor:
     """The static clip: frame `indices[b]` of `source[b]` repeated over time, as a grad leaf.
 
-    source: (B, C, T, H, W). The result is materialised (B, C, T, H, W) — the gradient penalty is
-    taken with respect to every repeated copy, not to one frame that is then expanded.
+    source: (B, C, T, H, W). The result is a (B, C, T, H, W) leaf of its own — the gradient
+    penalty is taken with respect to every repeated copy, not to one frame that is then expanded.
+    materialise=False keeps the copies as a stride-0 view of the frame (the same leaf to
+    autograd, with one gradient per copy), which `albar.double_backprop` convolves frame-wise.
     """
     batch, _, frames = source.shape[:3]
     index = indices.to(source.device)
     frame = source.detach()[torch.arange(batch, device=source.device), :, index]  # (B, C, H, W)
-    static = frame.unsqueeze(2).expand(-1, -1, frames, -1, -1).contiguous()  # (B, C, T, H, W)
-    return static.requires_grad_(True)
+    static = frame.unsqueeze(2).expand(-1, -1, frames, -1, -1)  # (B, C, T, H, W)
+    return (static.contiguous() if materialise else static).requires_grad_(True)
 
 
 def gradient_penalty(grad: torch.Tensor, reduction: str = "released") -> torch.Tensor:
@@ -134,6 +140,7 @@ def albar_objective(
     w_gp: float = 10.0,
     gp_reduction: str = "released",
     adv_bound: float | str | None = None,
+    fast_penalty: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """loss = w_ce·CE(F(x), y) − w_adv·CE(F(x̄), y) + w_ent·Σ_c p̄ log p̄ + w_gp·GP.
 
@@ -147,6 +154,11 @@ def albar_objective(
     GP = the reduced ∂(Σ_b Σ_c F(x̄)_bc)/∂x̄, by double backprop (create_graph=True).
     adv_bound (our extension, default off): each sample's static CE is capped at this value
     ("log_k" = log K) before averaging, so the adversarial term cannot run away.
+    fast_penalty: on CPU, the static pass's convolutions and BatchNorms get the second
+    derivatives of `albar.double_backprop` (same maths, float rounding apart; PyTorch's own are
+    slow on CPU), x̄ stays one frame expanded over time, and the final backward skips the unused
+    gradient with respect to x̄; False = PyTorch's own nodes throughout (the formulation before
+    2026-12-02, kept for comparisons).
 
     A zero weight skips its term and its cost (no static pass at all when w_adv = w_ent = w_gp = 0;
     no double backprop when w_gp = 0); a skipped term is reported as NaN. Returns the scalar loss
@@ -166,9 +178,11 @@ def albar_objective(
     batch, _, frames = clip.shape[:3]
 
     static = None
+    # measured on CPU only (perf/README_training.md); elsewhere PyTorch's nodes as before
+    fast = fast_penalty and w_gp != 0 and clip.device.type == "cpu"
     if need_static:
         indices = static_frame_indices(static_frame, batch, frames, generator)
-        static = make_static_clip(source, indices)
+        static = make_static_clip(source, indices, materialise=not fast)
         if w_gp == 0:
             static.requires_grad_(False)
 
@@ -180,7 +194,10 @@ def albar_objective(
         logits, static_logits = logits_all[:batch], logits_all[batch:]
     else:
         logits = model(clip)  # (B, K)
-        static_logits = model(static) if static is not None else None
+        static_logits = None
+        if static is not None:
+            with fast_second_order(fast):
+                static_logits = model(static)
     logits = logits.float()
     num_classes = logits.shape[1]
     check_labels(labels, num_classes)
@@ -220,6 +237,8 @@ def albar_objective(
     if w_gp != 0:
         # Double backprop: create_graph=True so the penalty's own gradient reaches the weights.
         (grad,) = torch.autograd.grad(static_logits.sum(), static, create_graph=True)
+        if fast:  # x̄'s own gradient is not needed again (the release does the same)
+            static.requires_grad_(False)
         gp = gradient_penalty(grad, gp_reduction)
         terms["gp"] = gp.detach()
         loss = loss + w_gp * gp

@@ -2,17 +2,24 @@
 
     python perf/train_step.py [--model tiny3d --frames 8 --size 48 --batch 16 --steps 20]
                               [--manifest results/synthetic/manifest.csv] [--device cuda --amp]
+                              [--profile 3 --top 15] [--variants vanilla,albar,albar_old]
 
-Three steps on the same model and batch, in one run, interleaved round by round so machine load
-hits all three alike:
+Four steps on the same model and batch, in one run, interleaved round by round so machine load
+hits all of them alike:
 - vanilla: cross-entropy on the motion clip (albar.methods vanilla);
 - albar: `albar.losses.albar_objective` as training uses it (autocast on CUDA when --amp; one
-  batched forward for motion and static clips when the model has no BatchNorm);
+  batched forward for motion and static clips when the model has no BatchNorm; the static pass
+  with `albar.double_backprop`'s second derivatives);
+- albar_old: the same with `fast_penalty=False`: PyTorch's own second derivatives of Conv3d and
+  BatchNorm, the formulation before 2026-12-02;
 - reference: written here in the official release's style — the static clip built by repeating the
   middle frame, two separate fp32 forward passes, entropy from log(softmax), the penalty by double
   backprop with the released reduction.
-Peak memory: CUDA max allocated, or on CPU the growth of the process's peak RSS while stepping
-(each variant in its own process). With --manifest, the data loader's clips/s on the real
+Each step's wall time and the process's CPU time (on a shared machine the CPU time is the steadier
+figure: it leaves out the time the process waited for a core). With --profile N, torch.profiler's
+top operators by self CPU time (and the autograd nodes by total CPU time) over N steps of each
+variant, per step. Peak memory: CUDA max allocated, or on CPU the growth of the process's peak RSS
+while stepping (each variant in its own process). With --manifest, the data loader's clips/s on the real
 training videos (decoded and cached, as training does) beside the model's clips/s.
 Prints a Markdown table and writes JSON with --json.
 """
@@ -32,7 +39,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-VARIANTS = ("vanilla", "albar", "reference")
+VARIANTS = ("vanilla", "albar", "albar_old", "reference")
 
 
 def reference_step(model, clip, labels):
@@ -60,9 +67,9 @@ def make_step(variant, model, amp_dtype):
         if variant == "vanilla":
             with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 return F.cross_entropy(model(clip).float(), labels)
-        if variant == "albar":
+        if variant in ("albar", "albar_old"):
             with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                return albar_objective(model, clip, labels)[0]
+                return albar_objective(model, clip, labels, fast_penalty=variant == "albar")[0]
         return reference_step(model, clip, labels)
 
     return step
@@ -77,39 +84,96 @@ def setup(args):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(0)
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size, generator=g).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+        clip = clip.contiguous(memory_format=torch.channels_last_3d)
     labels = torch.randint(args.classes, (args.batch,), generator=g).to(device)
     return model, optimizer, clip, labels
 
 
-def one_step(step, optimizer, clip, labels) -> float:
+def one_step(step, optimizer, clip, labels, cpu_times=None) -> float:
     if clip.is_cuda:
         torch.cuda.synchronize()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     loss = step(clip, labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     if clip.is_cuda:
         torch.cuda.synchronize()
+    if cpu_times is not None:
+        cpu_times.append(time.process_time() - cpu_started)
     return time.perf_counter() - started
 
 
 def time_variants(args) -> dict:
     model, optimizer, clip, labels = setup(args)
     amp = getattr(torch, args.amp_dtype) if args.amp and args.device == "cuda" else None
-    steps = {v: make_step(v, model, amp) for v in VARIANTS}
-    losses = {v: steps[v](clip, labels).item() for v in VARIANTS}
+    steps = {v: make_step(v, model, amp) for v in args.variants}
+    losses = {v: steps[v](clip, labels).item() for v in args.variants}
     for _ in range(args.warmup):
-        for v in VARIANTS:
+        for v in args.variants:
             one_step(steps[v], optimizer, clip, labels)
-    times = {v: [] for v in VARIANTS}
+    times = {v: [] for v in args.variants}
+    cpu = {v: [] for v in args.variants}
     for _ in range(args.steps):  # interleaved rounds
-        for v in VARIANTS:
-            times[v].append(one_step(steps[v], optimizer, clip, labels))
+        for v in args.variants:
+            times[v].append(one_step(steps[v], optimizer, clip, labels, cpu[v]))
     return {
         "median_s": {v: statistics.median(t) for v, t in times.items()},
+        "median_cpu_s": {v: statistics.median(t) for v, t in cpu.items()},
         "loss_at_start": losses,
     }
+
+
+def profile_variants(args) -> dict:
+    """Per variant: the top operators by self CPU time and the autograd nodes by total CPU time,
+    in ms per step, over `args.profile` steps after a warm-up."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, optimizer, clip, labels = setup(args)
+    amp = getattr(torch, args.amp_dtype) if args.amp and args.device == "cuda" else None
+    result = {}
+    for variant in args.variants:
+        if variant == "reference":
+            continue
+        step = make_step(variant, model, amp)
+        for _ in range(args.warmup):
+            one_step(step, optimizer, clip, labels)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(args.profile):
+                one_step(step, optimizer, clip, labels)
+        events = prof.key_averages()
+        per_step = 1000.0 * args.profile  # profiler times are in us
+        total = sum(e.self_cpu_time_total for e in events) / per_step
+        ops = sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.top]
+        nodes = [
+            e
+            for e in events
+            if not e.key.startswith("autograd::engine")
+            and "Backward" in e.key
+            or e.key.startswith("Optimizer.step")
+        ]
+        nodes = sorted(nodes, key=lambda e: -e.cpu_time_total)[: args.top]
+        result[variant] = {
+            "self_cpu_ms_per_step": total,
+            "ops": [(e.key, e.self_cpu_time_total / per_step, e.count / args.profile) for e in ops],
+            "nodes": [(e.key, e.cpu_time_total / per_step, e.count / args.profile) for e in nodes],
+        }
+    return result
+
+
+def print_profile(profiles: dict) -> None:
+    for variant, prof in profiles.items():
+        print(f"\n{variant}: {prof['self_cpu_ms_per_step']:.1f} ms self CPU per step (profiled)\n")
+        print("| operator | self CPU ms/step | calls/step |")
+        print("|---|---|---|")
+        for name, ms, calls in prof["ops"]:
+            print(f"| `{name}` | {ms:.1f} | {calls:g} |")
+        print("\n| autograd node (and optimizer) | total CPU ms/step | calls/step |")
+        print("|---|---|---|")
+        for name, ms, calls in prof["nodes"]:
+            print(f"| `{name}` | {ms:.1f} | {calls:g} |")
 
 
 def _memory_worker(args, variant, queue) -> None:
@@ -153,7 +217,7 @@ def _rss_bytes() -> int:
 def peak_memory(args) -> dict:
     context = multiprocessing.get_context("spawn")
     peaks = {}
-    for variant in VARIANTS:
+    for variant in args.variants:
         queue = context.Queue()
         process = context.Process(target=_memory_worker, args=(args, variant, queue))
         process.start()
@@ -211,8 +275,20 @@ def main(argv=None) -> int:
     parser.add_argument("--amp-dtype", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--manifest", help="measure the data loader on this manifest's train split")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="model and clip channels_last_3d"
+    )
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma-separated, of {VARIANTS}"
+    )
+    parser.add_argument("--profile", type=int, default=0, help="profile this many steps each")
+    parser.add_argument("--top", type=int, default=15, help="operators per profile table")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
+    args.variants = tuple(args.variants.split(","))
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown or "vanilla" not in args.variants:
+        parser.error(f"--variants: choose among {VARIANTS}, vanilla included")
     torch.set_num_threads(args.threads)
     figures = {
         "machine": f"{platform.machine()} {torch.get_num_threads()} thread(s), {args.device}",
@@ -223,15 +299,20 @@ def main(argv=None) -> int:
         figures["peak_bytes"] = peak_memory(args)
     if args.manifest:
         figures["loader"] = loader_throughput(args)
-    median = figures["median_s"]
-    print("| step | median ms | clips/s | x vanilla | peak MiB |")
-    print("|---|---|---|---|---|")
-    for v in VARIANTS:
+    if args.profile:
+        figures["profile"] = profile_variants(args)
+    median, cpu = figures["median_s"], figures["median_cpu_s"]
+    print("| step | median ms | clips/s | x vanilla | CPU ms | CPU x vanilla | peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for v in args.variants:
         peak = figures.get("peak_bytes", {}).get(v)
         print(
             f"| {v} | {1000 * median[v]:.1f} | {args.batch / median[v]:.0f} | "
-            f"{median[v] / median['vanilla']:.2f} | {'' if peak is None else f'{peak / 2**20:.0f}'} |"
+            f"{median[v] / median['vanilla']:.2f} | {1000 * cpu[v]:.1f} | "
+            f"{cpu[v] / cpu['vanilla']:.2f} | {'' if peak is None else f'{peak / 2**20:.0f}'} |"
         )
+    if args.profile:
+        print_profile(figures["profile"])
     if "loader" in figures:
         loader = figures["loader"]
         print(
