@@ -5,12 +5,16 @@ item, the cache is the same bytes on a rebuild, and a stale or damaged cache is 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from albar.clip_cache import ClipCache, ClipCacheError, index_path, write_clip_cache
 from albar.clip_cache import main as cache_main
@@ -21,6 +25,8 @@ from albar.runs import effective_training, find_run
 from albar.train import train_run
 from benchmark.config import validate_config
 from benchmark.video import read_video, write_frame_zip, write_image
+from benchmark.workflow import PROJECT_ROOT, SNAKEFILE
+from tests.test_workflow_smoke import SMOKE_CONFIG
 
 CLASSES = 3
 
@@ -231,3 +237,60 @@ def test_cache_cli_names_a_missing_item_list(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "items.csv" in err
     assert not (tmp_path / "c.npy").exists()
+
+
+def _snakemake(workdir, *args) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "1", *args],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def _planned_jobs(out: str) -> dict[str, int]:
+    """{rule: job count} of a dry run's output."""
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {
+        line.split()[0]: int(line.split()[1])
+        for line in table.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+
+
+def test_a_changed_item_list_or_checkpoint_reruns_exactly_what_depends_on_it(tmp_path):
+    """On the smoke DAG (two runs), every output present and up to date (`--touch`): a changed
+    items.csv reruns its one cache job and every run's prediction; a changed checkpoint reruns that
+    run's prediction only, and decodes nothing."""
+    config = {**SMOKE_CONFIG, "runs": SMOKE_CONFIG["runs"][:2]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = _snakemake(tmp_path, "-n", "--forceall")
+    assert plan.count("rule cache_test_clips:") == 1 + 3 * 7  # IID + 3 variants x 7 sets
+    for line in plan.splitlines():
+        if line.startswith("    output: "):
+            for name in line.removeprefix("    output: ").split(", "):
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / name).touch()
+    _snakemake(tmp_path, "--touch", "--forceall")
+    assert _planned_jobs(_snakemake(tmp_path, "-n")) == {}
+
+    results = tmp_path / "results" / "smoke"
+    with open(results / "bench/truth/scuba-stripe/items.csv", "a") as handle:
+        handle.write("changed\n")  # Snakemake compares contents, not only times
+    out = _snakemake(tmp_path, "-n")
+    assert "wildcards: clip_set=truth/scuba-stripe" in out
+    assert _planned_jobs(out) == {
+        "cache_test_clips": 1,
+        "predict_items": 2,
+        "summarise_results": 1,
+        "all": 1,
+    }
+    _snakemake(tmp_path, "--touch")
+    (results / "runs/vanilla/seed0/checkpoint.pt").write_bytes(b"retrained")
+    out = _snakemake(tmp_path, "-n")
+    assert "wildcards: run=vanilla, seed=0" in out and "run=stillmix" not in out
+    assert _planned_jobs(out) == {"predict_items": 1, "summarise_results": 1, "all": 1}
