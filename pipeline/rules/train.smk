@@ -1,4 +1,5 @@
-# Training and prediction: StillMix frame banks, one training job and one prediction job per run x seed.
+# Training and prediction: StillMix frame banks, one training job and one prediction job per run x seed,
+# the prediction sets' test clips decoded once for all of them.
 import re
 
 from albar.runs import (
@@ -140,11 +141,50 @@ rule train_model:
         "--threads {threads} > {log} 2>&1"
 
 
+# every prediction set's test clips, decoded once for all runs x seeds (albar.clip_cache)
+CLIP_SETS = ["iid"] + PRED_SETS
+
+
+def clip_set_source(wildcards):
+    if wildcards.clip_set == "iid":
+        return f"{RESULTS}/manifest.csv"
+    return f"{RESULTS}/bench/{wildcards.clip_set}/items.csv"
+
+
+rule cache_test_clips:
+    input:
+        source=clip_set_source,
+    output:
+        clips=f"{RESULTS}/runs/_test_clips/{{clip_set}}.npy",
+        index=f"{RESULTS}/runs/_test_clips/{{clip_set}}.json",
+    log:
+        f"{LOGS}/cache_test_clips/{{clip_set}}.log",
+    benchmark:
+        f"{LOGS}/cache_test_clips/{{clip_set}}.benchmark.tsv"
+    wildcard_constraints:
+        clip_set="|".join(re.escape(name) for name in CLIP_SETS),
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]["predict"]
+    params:
+        cfg=json.dumps(
+            {"benchmark": {"test_clip": config["benchmark"]["test_clip"]}},
+            sort_keys=True,
+        ),
+        results=RESULTS,
+    shell:
+        "python -m albar.clip_cache --config-json {params.cfg:q} --set {wildcards.clip_set} "
+        "--source {input.source} --results {params.results} --out {output.clips} "
+        "--threads {threads} > {log} 2>&1"
+
+
 rule predict_items:
     input:
         checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
         manifest=f"{RESULTS}/manifest.csv",
         item_tables=[f"{RESULTS}/bench/{name}/items.csv" for name in PRED_SETS],
+        clips=[f"{RESULTS}/runs/_test_clips/{name}.npy" for name in CLIP_SETS],
+        clip_index=[f"{RESULTS}/runs/_test_clips/{name}.json" for name in CLIP_SETS],
     output:
         iid=f"{RESULTS}/runs/{{run}}/seed{{seed}}/pred/iid.csv",
         sets=[
@@ -171,10 +211,11 @@ rule predict_items:
         ),
         out=lambda wildcards, output: os.path.dirname(output.iid),
         results=lambda wildcards, input: os.path.dirname(input.manifest),
+        clips=f"{RESULTS}/runs/_test_clips",
     shell:
         "{params.launch} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
         "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
-        "--out {params.out} --threads {threads} > {log} 2>&1"
+        "--clips {params.clips} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
 ALL_TARGETS += [
