@@ -153,7 +153,10 @@ class ClipCache:
         clip: ClipSettings,
     ) -> None:
         self.path = Path(clips_path)
-        rebuild = "rebuild it (python -m albar.clip_cache, or let Snakemake rerun cache_test_clips)"
+        rebuild = (
+            "delete the cache and rerun the workflow (rule cache_test_clips rebuilds it) "
+            "or rebuild it with python -m albar.clip_cache"
+        )
         index_file = index_path(self.path)
         try:
             index = json.loads(index_file.read_text(encoding="utf-8"))
