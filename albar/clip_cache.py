@@ -1,8 +1,8 @@
 """The decoded test clips of one prediction set, written once and read by every run's prediction.
 
 Decoding is nearly all of a small model's prediction time, and every run × seed predicts the same
-items, so the workflow decodes each set once (`python -m albar.clip_cache`, rule
-`cache_test_clips`) into `runs/_test_clips/<set>.npy` + `<set>.json` and `albar.predict --clips`
+items, so the workflow decodes every set once (`python -m albar.clip_cache`, rule
+`cache_test_clips`, one job for all sets) into `runs/_test_clips/<set>.npy` + `<set>.json` and `albar.predict --clips`
 reads the frames from there instead of the videos. The `.npy` is one 1-D uint8 array (memory-mapped
 on reading): every item's test clip as `FrameReader` decodes it — (T, H, W, 3) RGB, the frames of
 `benchmark.clips.test_clip_indices` — in the item list's order; a SCUFO item stores its one frame
@@ -229,29 +229,50 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_config_arguments(parser)
-    parser.add_argument("--set", required=True, help="iid or <variant>/<protocol>-<source>")
     parser.add_argument(
-        "--source", required=True, help="the set's items.csv (manifest.csv for iid)"
+        "--set",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("NAME", "SOURCE"),
+        help="a set (iid or <variant>/<protocol>-<source>) and its items.csv (manifest.csv for "
+        "iid); repeat for every set",
     )
     parser.add_argument(
         "--results", required=True, help="results/<dataset>/ (item paths are relative to it)"
     )
-    parser.add_argument("--out", required=True, help="runs/_test_clips/<set>.npy")
+    parser.add_argument("--out", required=True, help="cache folder: writes <out>/<set>.npy, .json")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     args = parser.parse_args(argv)
     set_threads(args.threads)
+    started = time.perf_counter()
     try:
         clip_cfg = config_from_args(args)["benchmark"]["test_clip"]
-        write_clip_cache(
-            name=args.set,
-            source=args.source,
-            results_dir=args.results,
-            clip=ClipSettings(int(clip_cfg["frames"]), int(clip_cfg["stride"])),
-            out=args.out,
-        )
+        clip = ClipSettings(int(clip_cfg["frames"]), int(clip_cfg["stride"]))
+        names = [name for name, _ in args.set]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ClipCacheError(f"sets {repeated} given more than once")
+        # one process for every set: on small sets, starting Python and torch costs more than
+        # the decoding of a set
+        total = 0
+        for name, source in args.set:
+            index = write_clip_cache(
+                name=name,
+                source=source,
+                results_dir=args.results,
+                clip=clip,
+                out=Path(args.out) / f"{name}.npy",
+            )
+            total += len(index["items"])
     except (DataError, ConfigError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    seconds = time.perf_counter() - started
+    print(
+        f"cached {total} test clips of {len(args.set)} sets in {seconds:.1f} s "
+        f"({total / max(seconds, 1e-9):.0f} clips/s)"
+    )
     return 0
 
 

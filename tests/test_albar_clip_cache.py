@@ -141,13 +141,15 @@ def test_predictions_from_the_cache_are_byte_identical_to_decoding(trained, tmp_
     assert clips.dtype == np.uint8 and clips.size == index["clips_bytes"]
 
     # the same config gives the same bytes, and the CLI writes what the function does
-    source = str(items["truth/scuba-stripe"])
     cfg = json.dumps({"benchmark": {"test_clip": config["benchmark"]["test_clip"]}})
-    argv = ["--config-json", cfg, "--set", "truth/scuba-stripe", "--source", source]
-    assert cache_main([*argv, "--results", str(results), "--out", str(tmp_path / "x.npy")]) == 0
-    for suffix in (".npy", ".json"):
-        rebuilt = (tmp_path / "x").with_suffix(suffix).read_bytes()
-        assert rebuilt == (tmp_path / "clips" / f"truth/scuba-stripe{suffix}").read_bytes()
+    argv = ["--config-json", cfg, "--results", str(results), "--out", str(tmp_path / "cli")]
+    argv += ["--set", "iid", str(results / "manifest.csv")]
+    argv += ["--set", "truth/scuba-stripe", str(items["truth/scuba-stripe"])]
+    assert cache_main(argv) == 0
+    for name in ("iid", "truth/scuba-stripe"):
+        for suffix in (".npy", ".json"):
+            rebuilt = (tmp_path / "cli" / f"{name}{suffix}").read_bytes()
+            assert rebuilt == (tmp_path / "clips" / f"{name}{suffix}").read_bytes(), name
 
 
 def test_a_changed_item_list_is_refused_not_predicted_stale(trained, tmp_path):
@@ -235,12 +237,14 @@ def test_a_damaged_cache_is_a_one_line_error(trained, tmp_path, capsys, damage, 
 
 def test_cache_cli_names_a_missing_item_list(tmp_path, capsys):
     cfg = json.dumps({"benchmark": {"test_clip": {"frames": 8, "stride": 2}}})
-    argv = ["--config-json", cfg, "--set", "truth/scuba-stripe"]
-    argv += ["--source", str(tmp_path / "items.csv"), "--results", str(tmp_path)]
-    assert cache_main([*argv, "--out", str(tmp_path / "c.npy")]) == 2
+    argv = ["--config-json", cfg, "--set", "truth/scuba-stripe", str(tmp_path / "items.csv")]
+    assert cache_main([*argv, "--results", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "items.csv" in err
-    assert not (tmp_path / "c.npy").exists()
+    assert len(err.splitlines()) == 1 and "items.csv: item list not found" in err
+    assert not (tmp_path / "c").exists()
+    argv += ["--set", "truth/scuba-stripe", str(tmp_path / "other.csv")]
+    assert cache_main([*argv, "--results", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
+    assert "sets ['truth/scuba-stripe'] given more than once" in capsys.readouterr().err
 
 
 def _snakemake(workdir, *args) -> str:
@@ -268,12 +272,14 @@ def _planned_jobs(out: str) -> dict[str, int]:
 
 def test_a_changed_item_list_or_checkpoint_reruns_exactly_what_depends_on_it(tmp_path):
     """On the smoke DAG (two runs), every output present and up to date (`--touch`): a changed
-    items.csv reruns its one cache job and every run's prediction; a changed checkpoint reruns that
+    items.csv reruns the cache job and every run's prediction; a changed checkpoint reruns that
     run's prediction only, and decodes nothing."""
     config = {**SMOKE_CONFIG, "runs": SMOKE_CONFIG["runs"][:2]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     plan = _snakemake(tmp_path, "-n", "--forceall")
-    assert plan.count("rule cache_test_clips:") == 1 + 3 * 7  # IID + 3 variants x 7 sets
+    assert plan.count("rule cache_test_clips:") == 1  # one job decodes every set
+    cache_job = plan.split("rule cache_test_clips:")[1].split("    output: ")[1].splitlines()[0]
+    assert len(cache_job.split(", ")) == 2 * (1 + 3 * 7)  # .npy + .json of IID, 3 variants x 7
     for line in plan.splitlines():
         if line.startswith("    output: "):
             for name in line.removeprefix("    output: ").split(", "):
@@ -286,7 +292,7 @@ def test_a_changed_item_list_or_checkpoint_reruns_exactly_what_depends_on_it(tmp
     with open(results / "bench/truth/scuba-stripe/items.csv", "a") as handle:
         handle.write("changed\n")  # Snakemake compares contents, not only times
     out = _snakemake(tmp_path, "-n")
-    assert "wildcards: clip_set=truth/scuba-stripe" in out
+    assert "reason: Updated input files: results/smoke/bench/truth/scuba-stripe/items.csv" in out
     assert _planned_jobs(out) == {
         "cache_test_clips": 1,
         "predict_items": 2,

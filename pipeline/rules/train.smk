@@ -145,24 +145,19 @@ rule train_model:
 CLIP_SETS = ["iid"] + PRED_SETS
 
 
-def clip_set_source(wildcards):
-    if wildcards.clip_set == "iid":
-        return f"{RESULTS}/manifest.csv"
-    return f"{RESULTS}/bench/{wildcards.clip_set}/items.csv"
-
-
+# One job for every set: on the default's small sets a job's start-up (Python, torch) costs more
+# than decoding its set, and a changed item list reruns every prediction job anyway.
 rule cache_test_clips:
     input:
-        source=clip_set_source,
+        manifest=f"{RESULTS}/manifest.csv",
+        item_tables=[f"{RESULTS}/bench/{name}/items.csv" for name in PRED_SETS],
     output:
-        clips=f"{RESULTS}/runs/_test_clips/{{clip_set}}.npy",
-        index=f"{RESULTS}/runs/_test_clips/{{clip_set}}.json",
+        clips=[f"{RESULTS}/runs/_test_clips/{name}.npy" for name in CLIP_SETS],
+        index=[f"{RESULTS}/runs/_test_clips/{name}.json" for name in CLIP_SETS],
     log:
-        f"{LOGS}/cache_test_clips/{{clip_set}}.log",
+        f"{LOGS}/cache_test_clips.log",
     benchmark:
-        f"{LOGS}/cache_test_clips/{{clip_set}}.benchmark.tsv"
-    wildcard_constraints:
-        clip_set="|".join(re.escape(name) for name in CLIP_SETS),
+        f"{LOGS}/cache_test_clips.benchmark.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["predict"]
@@ -171,11 +166,15 @@ rule cache_test_clips:
             {"benchmark": {"test_clip": config["benchmark"]["test_clip"]}},
             sort_keys=True,
         ),
+        sets=lambda wildcards, input: " ".join(
+            f"--set {name} {source}"
+            for name, source in zip(CLIP_SETS, [input.manifest, *input.item_tables])
+        ),
         results=RESULTS,
+        out=f"{RESULTS}/runs/_test_clips",
     shell:
-        "python -m albar.clip_cache --config-json {params.cfg:q} --set {wildcards.clip_set} "
-        "--source {input.source} --results {params.results} --out {output.clips} "
-        "--threads {threads} > {log} 2>&1"
+        "python -m albar.clip_cache --config-json {params.cfg:q} {params.sets} "
+        "--results {params.results} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
 rule predict_items:
