@@ -170,8 +170,8 @@ rule cache_test_clips:
             f"--set {name} {source}"
             for name, source in zip(CLIP_SETS, [input.manifest, *input.item_tables])
         ),
-        results=RESULTS,
-        out=f"{RESULTS}/runs/_test_clips",
+        results=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output.clips[0]),  # iid.npy
     shell:
         "python -m albar.clip_cache --config-json {params.cfg:q} {params.sets} "
         "--results {params.results} --out {params.out} --threads {threads} > {log} 2>&1"
@@ -210,7 +210,7 @@ rule predict_items:
         ),
         out=lambda wildcards, output: os.path.dirname(output.iid),
         results=lambda wildcards, input: os.path.dirname(input.manifest),
-        clips=f"{RESULTS}/runs/_test_clips",
+        clips=lambda wildcards, input: os.path.dirname(input.clips[0]),  # iid.npy
     shell:
         "{params.launch} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
         "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
