@@ -19,6 +19,7 @@ projected prediction time of `--runs` run x seed jobs both ways, and the caches'
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -36,6 +37,16 @@ def _sets(results: Path) -> dict[str, Path]:
     for items in sorted((results / "bench").glob("*/*/items.csv")):
         sets[f"{items.parent.parent.name}/{items.parent.name}"] = items
     return sets
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _same_files(a: Path, b: Path) -> bool:
@@ -145,7 +156,7 @@ def main(argv=None) -> int:
 
     t_old, t_new = statistics.median(old), statistics.median(new)
     print(
-        f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, "
+        f"machine: {platform.machine()} {_cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{args.threads} thread(s), {time.strftime('%Y-%m-%d', time.gmtime())}; "
         f"{len(sets)} sets, {n_items} clips of {clip.frames} frames (stride {clip.stride}), "
         f"{crops} crop(s); {args.rounds} rounds"
