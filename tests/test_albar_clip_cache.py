@@ -304,3 +304,20 @@ def test_a_changed_item_list_or_checkpoint_reruns_exactly_what_depends_on_it(tmp
     out = _snakemake(tmp_path, "-n")
     assert "wildcards: run=vanilla, seed=0" in out and "run=stillmix" not in out
     assert _planned_jobs(out) == {"predict_items": 1, "summarise_results": 1, "all": 1}
+
+
+def test_shared_test_clips_off_leaves_every_prediction_job_decoding_itself(tmp_path):
+    """config shared_test_clips: false (the real-data configs, where the cache would not fit on
+    disk): no cache job, and the prediction command decodes (no --clips)."""
+    config = {**SMOKE_CONFIG, "runs": SMOKE_CONFIG["runs"][:1], "shared_test_clips": False}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = _snakemake(tmp_path, "-n", "-p", "--forceall")
+    assert "rule cache_test_clips:" not in plan and "runs/_test_clips" not in plan
+    assert plan.count("-m albar.predict ") == 1 and "--clips" not in plan
+    config["shared_test_clips"] = True
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = _snakemake(tmp_path, "-n", "-p", "--forceall")
+    assert (
+        "--clips results/smoke/runs/_test_clips --out results/smoke/runs/vanilla/seed0/pred" in plan
+    )
+    assert plan.count("python -m albar.clip_cache ") == 1

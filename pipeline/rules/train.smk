@@ -143,6 +143,12 @@ rule train_model:
 
 # every prediction set's test clips, decoded once for all runs x seeds (albar.clip_cache)
 CLIP_SETS = ["iid"] + PRED_SETS
+# config shared_test_clips false: every prediction job decodes its items itself (real-data sizes)
+SHARED_CLIPS = (
+    [f"{RESULTS}/runs/_test_clips/{name}.npy" for name in CLIP_SETS]
+    if config["shared_test_clips"]
+    else []
+)
 
 
 # One job for every set: on the default's small sets a job's start-up (Python, torch) costs more
@@ -182,8 +188,8 @@ rule predict_items:
         checkpoint=f"{RESULTS}/runs/{{run}}/seed{{seed}}/checkpoint.pt",
         manifest=f"{RESULTS}/manifest.csv",
         item_tables=[f"{RESULTS}/bench/{name}/items.csv" for name in PRED_SETS],
-        clips=[f"{RESULTS}/runs/_test_clips/{name}.npy" for name in CLIP_SETS],
-        clip_index=[f"{RESULTS}/runs/_test_clips/{name}.json" for name in CLIP_SETS],
+        clips=SHARED_CLIPS,
+        clip_index=[path[: -len(".npy")] + ".json" for path in SHARED_CLIPS],
     output:
         iid=f"{RESULTS}/runs/{{run}}/seed{{seed}}/pred/iid.csv",
         sets=[
@@ -210,11 +216,13 @@ rule predict_items:
         ),
         out=lambda wildcards, output: os.path.dirname(output.iid),
         results=lambda wildcards, input: os.path.dirname(input.manifest),
-        clips=lambda wildcards, input: os.path.dirname(input.clips[0]),  # iid.npy
+        clips=lambda wildcards, input: (
+            f"--clips {os.path.dirname(input.clips[0])}" if input.clips else ""
+        ),
     shell:
         "{params.launch} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
         "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
-        "--clips {params.clips} --out {params.out} --threads {threads} > {log} 2>&1"
+        "{params.clips} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
 ALL_TARGETS += [
