@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from albar.clip_cache import ClipCache
 from albar.data import (
     ClipSettings,
     DataError,
@@ -123,9 +124,14 @@ def predict_run(
     out_dir: str | Path,
     test_clip: dict | None = None,
     device: str = "cpu",
+    clips_dir: str | Path | None = None,
     log=print,
 ) -> dict[str, Path]:
-    """Write every prediction file of one trained run; returns {set name: written path}."""
+    """Write every prediction file of one trained run; returns {set name: written path}.
+
+    With `clips_dir`, each set's frames come from its decoded test clips `<clips_dir>/<set>.npy`
+    (`albar.clip_cache`, checked against the item list) instead of the videos: the same pixels, so
+    the same files."""
     started = time.perf_counter()
     checkpoint_path, out_dir, results_dir = Path(checkpoint_path), Path(out_dir), Path(results_dir)
     checkpoint = load_checkpoint(checkpoint_path)
@@ -142,9 +148,9 @@ def predict_run(
     crops, batch_size = training["test_crops"], training["predict_batch_size"]
     reader = FrameReader(cache=False)
 
-    sets: list[tuple[str, Path, list[VideoEntry]]] = []
+    sets: list[tuple[str, Path, list[VideoEntry], Path]] = []
     iid = read_manifest_entries(manifest_path, "test")
-    sets.append(("iid", out_dir / ItemSet(IID).prediction_name, iid))
+    sets.append(("iid", out_dir / ItemSet(IID).prediction_name, iid, Path(manifest_path)))
     seen_names: dict[str, Path] = {}
     for items_path in items:
         entries, frame = read_item_entries(items_path, results_dir)
@@ -153,14 +159,30 @@ def predict_run(
         if name in seen_names:
             raise DataError(f"{items_path}: set {name} also comes from {seen_names[name]}")
         seen_names[name] = Path(items_path)
-        sets.append((name, out_dir / ItemSet(protocol, variant, source).prediction_name, entries))
+        sets.append(
+            (
+                name,
+                out_dir / ItemSet(protocol, variant, source).prediction_name,
+                entries,
+                Path(items_path),
+            )
+        )
 
     results: dict[str, pd.DataFrame] = {}
     total = 0
-    for name, _, entries in sets:
+    for name, _, entries, source in sets:
         set_started = time.perf_counter()
+        frames = reader
+        if clips_dir is not None:
+            frames = ClipCache(
+                Path(clips_dir) / f"{name}.npy",
+                name=name,
+                source=source,
+                entries=entries,
+                clip=clip,
+            )
         probs = predict_probabilities(
-            model, EvalClips(entries, clip, aug, reader, crops), batch_size, torch.device(device)
+            model, EvalClips(entries, clip, aug, frames, crops), batch_size, torch.device(device)
         )
         frame = prediction_frame([e.key for e in entries], probs, [e.static for e in entries])
         check_prediction_ids(frame["item_id"].tolist(), [e.key for e in entries], name)
@@ -169,7 +191,7 @@ def predict_run(
         log(f"{name}: {len(entries)} items in {time.perf_counter() - set_started:.1f} s")
     # written only once every set succeeded: no half-written prediction folder
     written = {}
-    for name, path, _ in sets:
+    for name, path, _, _ in sets:
         write_predictions(path, results[name])
         written[name] = path
     seconds = time.perf_counter() - started
@@ -196,6 +218,11 @@ def main(argv=None) -> int:
         "--items", nargs="*", default=[], help="items.csv files of the benchmark sets"
     )
     parser.add_argument("--out", required=True, help="prediction folder (runs/<run>/seed<k>/pred)")
+    parser.add_argument(
+        "--clips",
+        help="folder of decoded test clips, <set>.npy per set (python -m albar.clip_cache); "
+        "without it every item is decoded from its video",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -210,6 +237,7 @@ def main(argv=None) -> int:
             out_dir=args.out,
             test_clip=config["benchmark"]["test_clip"],
             device=device,
+            clips_dir=args.clips,
         )
     except (TrainingError, DataError, PredictionError, ConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -276,6 +276,15 @@ class ResultsLayout:
     def prediction_file(self, run: str, seed: int | str, item_set: ItemSet) -> Path:
         return item_set.prediction_path(self.seed_dir(run, seed))
 
+    def test_clips(self, item_set: ItemSet) -> Path:
+        """`runs/_test_clips/<set>.npy`: the set's test clips, decoded once for every run's
+        prediction (albar.clip_cache)."""
+        return self.runs_dir / "_test_clips" / f"{item_set.name}.npy"
+
+    def test_clip_index(self, item_set: ItemSet) -> Path:
+        """`runs/_test_clips/<set>.json`: the index of `test_clips(item_set)`."""
+        return self.runs_dir / "_test_clips" / f"{item_set.name}.json"
+
     def bank(self, bank_hash: str, seed: int | str) -> Path:
         return self.runs_dir / bank_relpath(bank_hash, seed)
 

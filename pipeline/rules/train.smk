@@ -1,4 +1,5 @@
-# Training and prediction: StillMix frame banks, a training job per run (all its seeds) or per run x seed, a prediction job per run x seed.
+# Training and prediction: StillMix frame banks, a training job per run (all its seeds) or per run x seed,
+# a prediction job per run x seed; the prediction sets' test clips decoded once for all of them.
 import re
 
 from albar.runs import (
@@ -185,11 +186,58 @@ for _seeds, _runs in SEED_GROUPS.items():
             "--out {params.out} {params.bank} {params.extras} --threads {threads} > {log} 2>&1"
 
 
+# every prediction set's test clips, decoded once for all runs x seeds (albar.clip_cache), in the
+# order of PREDICT_ITEM_TABLES after the IID set
+CLIP_SETS = [PRED_SETS[0]] + sorted(
+    PRED_SETS[1:], key=lambda s: s.protocol == "conflfg"
+)
+# config shared_test_clips false: every prediction job decodes its items itself (real-data sizes)
+SHARED_CLIPS = (
+    [LAYOUT.test_clips(s) for s in CLIP_SETS] if config["shared_test_clips"] else []
+)
+
+
+# One job for every set: on the default's small sets a job's start-up (Python, torch) costs more
+# than decoding its set, and a changed item list reruns every prediction job anyway.
+rule cache_test_clips:
+    input:
+        manifest=LAYOUT.manifest,
+        item_tables=PREDICT_ITEM_TABLES,
+    output:
+        clips=[LAYOUT.test_clips(s) for s in CLIP_SETS],
+        index=[LAYOUT.test_clip_index(s) for s in CLIP_SETS],
+    log:
+        f"{LOGS}/cache_test_clips.log",
+    benchmark:
+        f"{LOGS}/cache_test_clips.benchmark.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]["predict"]
+    params:
+        cfg=json.dumps(
+            {"benchmark": {"test_clip": config["benchmark"]["test_clip"]}},
+            sort_keys=True,
+        ),
+        sets=lambda wildcards, input: " ".join(
+            f"--set {s.name} {source}"
+            for s, source in zip(CLIP_SETS, [input.manifest, *input.item_tables])
+        ),
+        results=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output.clips[0]),  # iid.npy
+    shell:
+        "python -m albar.clip_cache --config-json {params.cfg:q} {params.sets} "
+        "--results {params.results} --out {params.out} --threads {threads} > {log} 2>&1"
+
+
 rule predict_items:
     input:
         checkpoint=LAYOUT.checkpoint("{run}", "{seed}"),
         manifest=LAYOUT.manifest,
         item_tables=PREDICT_ITEM_TABLES,
+        clips=SHARED_CLIPS,
+        clip_index=(
+            [LAYOUT.test_clip_index(s) for s in CLIP_SETS] if SHARED_CLIPS else []
+        ),
     output:
         iid=LAYOUT.prediction_file("{run}", "{seed}", ItemSet(IID)),
         sets=[
@@ -217,10 +265,13 @@ rule predict_items:
         ),
         out=lambda wildcards, output: os.path.dirname(output.iid),
         results=lambda wildcards, input: os.path.dirname(input.manifest),
+        clips=lambda wildcards, input: (
+            f"--clips {os.path.dirname(input.clips[0])}" if input.clips else ""
+        ),
     shell:
         "{params.launch} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
         "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
-        "--out {params.out} --threads {threads} > {log} 2>&1"
+        "{params.clips} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
 ALL_TARGETS += [LAYOUT.training_record(run, seed) for run, seed in RUN_SEEDS]
