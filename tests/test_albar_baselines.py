@@ -292,24 +292,35 @@ class Recording(nn.Module):
         return self.head(x.flatten(1))
 
 
+def _sdn(w_scene: float, w_mask: float, *, mask_alpha: float = 1.0, hidden: int = 1, features: int):
+    method = build_method(
+        {"name": "sdn", "method": "sdn", "actor_masks": "truth", "scene_source": "planted",
+         "scene_weights": None, "scene_arch": "resnet18", "w_scene": w_scene, "w_mask": w_mask,
+         "scene_alpha": 1.0, "scene_hidden_layers": hidden, "mask_alpha": mask_alpha,
+         "mask_hidden_layers": hidden}
+    )  # fmt: skip
+    method.setup(
+        MethodContext(K, (0.5,) * 3, (0.25,) * 3, head="head.", feature_dim=features, num_scenes=3)
+    )
+    return method
+
+
+def _actor_masks() -> torch.Tensor:
+    masks = torch.zeros(B, 1, T, H, W)
+    masks[:4, :, :, 2:6, 2:6] = 1  # clips 4 and 5 have no actor
+    return masks
+
+
 def test_sdn_step_adds_the_scene_adversary_and_the_confusion_on_the_actor_removed_clip():
     torch.manual_seed(0)
     clip = torch.randn(B, C, T, H, W)
     labels = torch.arange(B) % K
     scenes = torch.tensor([0, 1, 2, 0, 1, 2])
-    masks = torch.zeros(B, 1, T, H, W)
-    masks[:4, :, :, 2:6, 2:6] = 1  # clips 4 and 5 have no actor
-    method = build_method(
-        {"name": "sdn", "method": "sdn", "actor_masks": "truth", "scene_source": "planted",
-         "scene_weights": None, "scene_arch": "resnet18", "w_scene": 0.5, "w_mask": 2.0,
-         "scene_alpha": 1.0, "scene_hidden_layers": 1}
-    )  # fmt: skip
-    method.setup(
-        MethodContext(K, (0.5,) * 3, (0.25,) * 3, head="head.", feature_dim=C * T * H * W,
-                      num_scenes=3)
-    )  # fmt: skip
+    method = _sdn(0.5, 2.0, features=C * T * H * W)
     model = Recording()
-    result = method.step(model, clip, labels, torch.Generator(), masks=masks, scenes=scenes)
+    result = method.step(
+        model, clip, labels, torch.Generator(), masks=_actor_masks(), scenes=scenes
+    )
     assert len(model.seen) == 2
     removed = model.seen[1]
     assert removed.shape[0] == 4  # only clips with an actor
@@ -318,12 +329,84 @@ def test_sdn_step_adds_the_scene_adversary_and_the_confusion_on_the_actor_remove
     with torch.no_grad():
         ce = F.cross_entropy(model.head(clip.flatten(1)), labels)
         scene_ce = F.cross_entropy(method.scene_head.mlp(clip.flatten(1)), scenes)
-        neg_entropy = negative_entropy(model.head(removed.flatten(1))).mean()
+        # the confusion term is on the confusion head (the release's hm_mlp), not the action head
+        neg_entropy = negative_entropy(method.confusion_head.mlp(removed.flatten(1))).mean()
     expected = ce + 0.5 * scene_ce + 2.0 * neg_entropy
     assert float(result.loss.detach()) == pytest.approx(float(expected), rel=1e-5)
     assert float(result.terms["scene_ce"]) == pytest.approx(float(scene_ce), rel=1e-5)
+    assert float(result.terms["neg_entropy"]) == pytest.approx(float(neg_entropy), rel=1e-5)
     result.loss.backward()
     assert all(p.grad is not None for p in method.trainable().parameters())
+
+
+class Backboned(nn.Module):
+    """A linear backbone (the features) under a linear action head."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.backbone = nn.Linear(C * T * H * W, features, bias=False)
+        self.head = nn.Linear(features, K)
+
+    def forward(self, x):
+        return self.head(self.backbone(x.flatten(1)))
+
+
+def test_sdn_loss_has_exact_values_on_hand_set_heads():
+    clip = torch.ones(B, C, T, H, W)
+    labels = torch.arange(B) % K
+    scenes = torch.tensor([0, 1, 2, 0, 1, 2])
+    method = _sdn(0.5, 2.0, hidden=0, features=4)
+    model = Backboned(4)
+    p = torch.tensor([0.4, 0.3, 0.1, 0.1, 0.1])
+    with torch.no_grad():
+        for head in (model.head, method.scene_head.mlp[0], method.confusion_head.mlp[0]):
+            head.weight.zero_()  # every prediction is its head's bias
+            head.bias.zero_()
+        method.confusion_head.mlp[0].bias.copy_(p.log())  # softmax of the bias = p
+    result = method.step(
+        model, clip, labels, torch.Generator(), masks=_actor_masks(), scenes=scenes
+    )
+    # uniform action prediction over 5 classes: log 5; uniform over 3 scenes: log 3;
+    # the confusion head predicts p on every actor-removed clip: sum p log p
+    plogp = 0.4 * math.log(0.4) + 0.3 * math.log(0.3) + 3 * 0.1 * math.log(0.1)
+    assert float(result.terms["ce"]) == pytest.approx(math.log(5), abs=1e-6)
+    assert float(result.terms["scene_ce"]) == pytest.approx(math.log(3), abs=1e-6)
+    assert float(result.terms["neg_entropy"]) == pytest.approx(plogp, abs=1e-6)  # -1.1988...
+    expected = math.log(5) + 0.5 * math.log(3) + 2.0 * plogp
+    assert float(result.loss.detach()) == pytest.approx(expected, abs=1e-5)
+
+
+def test_sdn_confusion_loss_skips_the_action_head_and_reverses_into_the_backbone():
+    torch.manual_seed(1)
+    clip = torch.randn(B, C, T, H, W)
+    labels = torch.arange(B) % K
+    scenes = torch.tensor([0, 1, 2, 0, 1, 2])
+    masks = _actor_masks()
+    method = _sdn(0.0, 1.0, mask_alpha=0.5, features=4)  # the confusion term alone beside the CE
+    model = Backboned(4)
+    method.step(model, clip, labels, torch.Generator(), masks=masks, scenes=scenes).loss.backward()
+    got_head = [q.grad.clone() for q in model.head.parameters()]
+    got_backbone = model.backbone.weight.grad.clone()
+    got_confusion = [q.grad.clone() for q in method.confusion_head.parameters()]
+    # the same terms by hand, without any reversal
+    model.zero_grad()
+    method.trainable().zero_grad()
+    F.cross_entropy(model(clip), labels).backward()
+    ce_head = [q.grad.clone() for q in model.head.parameters()]
+    ce_backbone = model.backbone.weight.grad.clone()
+    model.zero_grad()
+    removed = (clip * (1.0 - masks))[:4]
+    negative_entropy(
+        method.confusion_head.mlp(model.backbone(removed.flatten(1)))
+    ).mean().backward()
+    ent_backbone = model.backbone.weight.grad.clone()
+    for got, want in zip(got_head, ce_head, strict=True):
+        assert torch.allclose(got, want, atol=1e-6)  # the action head sees only its CE
+    for got, plain in zip(got_confusion, method.confusion_head.parameters(), strict=True):
+        assert torch.allclose(got, plain.grad, atol=1e-6)  # the confusion head descends on -H
+    assert ent_backbone.abs().sum() > 0
+    # the backbone: its CE gradient minus mask_alpha times the confusion gradient
+    assert torch.allclose(got_backbone, ce_backbone - 0.5 * ent_backbone, atol=1e-6)
 
 
 # --- actor masks through the training clip rule ------------------------------------------------

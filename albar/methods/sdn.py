@@ -1,15 +1,23 @@
 """SDN (Choi et al., NeurIPS 2019, "Why Can't I Dance in the Mall?"): scene-adversarial training and
-the human-mask confusion loss.
+the human-mask confusion loss, laid out as the release's full SDN model (`vt-vl-lab/SDN`).
 
-Two terms beside the action cross-entropy:
+Two terms beside the action cross-entropy, each on a head of its own behind a gradient-reversal
+layer, so that the backbone receives the reversed gradient and the action head none of it:
 1. scene adversary: a scene head (an MLP of `scene_hidden_layers` hidden layers on the features
-   the action head sees) behind a gradient-reversal layer is trained on pseudo scene labels; the
-   reversal (scale `scene_alpha`) makes the backbone *remove* what the head uses, so the features
-   carry no scene. Weight `w_scene`.
-2. human-mask confusion: the same network on the clip with its actor removed (mask pixels set to
-   0, the normalised mean colour) must be uncertain: the loss is the negative entropy of that
-   prediction, −H(softmax(logits)), averaged over the clips that have an actor. Weight `w_mask`.
-Loss = CE(action) + w_scene·CE(scene head(GRL(features)), scene) + w_mask·(−H(masked clip)).
+   the action head sees, behind a reversal of scale `scene_alpha`) is trained on pseudo scene
+   labels; the backbone gets the reversed gradient and unlearns what the head uses. Weight `w_scene`.
+2. human-mask confusion: the same network sees the clip with its actor removed (mask pixels set to
+   0, the normalised mean colour); its features go to a confusion head (an MLP of
+   `mask_hidden_layers` hidden layers to the action classes, behind a reversal of scale
+   `mask_alpha`: the release's `hm_mlp` with `alpha_hm`), whose prediction's negative entropy,
+   −H(softmax), averaged over the clips that have an actor, is the loss (the release's `HLoss` in its
+   maximisation form). Weight `w_mask`.
+Loss = CE(action) + w_scene·CE(scene head(GRL(f)), scene) + w_mask·(−H(confusion head(GRL(f_removed)))).
+
+The release's `--is_mask_adv` flag is `store_false` (default on) and its `main` runs the full model
+only with it on, so the confusion loss always goes through `hm_mlp` there; putting it on the action
+head itself (the earlier form of this module) makes the action head fight its own cross-entropy on
+clips that differ only in the actor's pixels.
 
 The features are read with a forward pre-hook on the model's classification head (the registry's
 `head_prefix`), so any registered model works unchanged. Pseudo scene labels come from
@@ -48,7 +56,8 @@ def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 class SceneHead(nn.Module):
-    """Gradient reversal, then `hidden` Linear+ReLU layers of the feature width, then the scenes."""
+    """Gradient reversal, then `hidden` Linear+ReLU layers of the feature width, then `scenes`
+    outputs. SDN uses it twice: for the scenes and (with the action classes) as the confusion head."""
 
     def __init__(self, features: int, scenes: int, hidden: int, alpha: float) -> None:
         super().__init__()
@@ -87,7 +96,7 @@ def _pooled(features: torch.Tensor) -> torch.Tensor:
 
 
 class Sdn(Method):
-    """Action CE + scene adversary through gradient reversal + human-mask confusion."""
+    """Action CE + scene adversary and human-mask confusion, each through a gradient reversal."""
 
     name = "sdn"
 
@@ -102,45 +111,71 @@ class Sdn(Method):
         w_mask: float,
         scene_alpha: float,
         scene_hidden_layers: int,
+        mask_alpha: float,
+        mask_hidden_layers: int,
     ) -> None:
         self.actor_masks, self.scene_source = actor_masks, scene_source
         self.scene_weights, self.scene_arch = scene_weights, scene_arch
         self.w_scene, self.w_mask = w_scene, w_mask
         self.scene_alpha, self.scene_hidden_layers = scene_alpha, scene_hidden_layers
-        self.scene_head: SceneHead | None = None
+        self.mask_alpha, self.mask_hidden_layers = mask_alpha, mask_hidden_layers
+        self.heads: nn.ModuleDict | None = None
 
     def setup(self, context: MethodContext, bank: torch.Tensor | None = None) -> None:
         super().setup(context, bank)
         if context.feature_dim is None or context.num_scenes is None or context.head is None:
             raise ValueError("sdn needs the model's head, its feature width and the scene count")
-        self.scene_head = SceneHead(
-            context.feature_dim, context.num_scenes, self.scene_hidden_layers, self.scene_alpha
+        self.heads = nn.ModuleDict(
+            {
+                "scene": SceneHead(
+                    context.feature_dim,
+                    context.num_scenes,
+                    self.scene_hidden_layers,
+                    self.scene_alpha,
+                ),
+                "confusion": SceneHead(
+                    context.feature_dim,
+                    context.num_classes,
+                    self.mask_hidden_layers,
+                    self.mask_alpha,
+                ),
+            }
         )
 
+    @property
+    def scene_head(self) -> SceneHead:
+        return self.heads["scene"]
+
+    @property
+    def confusion_head(self) -> SceneHead:
+        return self.heads["confusion"]
+
     def trainable(self) -> nn.Module | None:
-        return self.scene_head
+        return self.heads
 
     def step(self, model, clip, labels, generator, *, masks=None, scenes=None) -> StepResult:
         if masks is None or scenes is None:
             raise ValueError("sdn needs the actor masks and scene labels of the training clips")
+        masks = masks.to(clip.dtype)
+        has_actor = masks.flatten(1).amax(1) > 0  # (B,)
         captured: list[torch.Tensor] = []
         hook = head_module(model, self.context.head).register_forward_pre_hook(
             lambda module, inputs: captured.append(inputs[0])
         )
         try:
             logits = model(clip).float()
+            if bool(has_actor.any()):
+                # actor pixels at 0 = the mean colour; only the features are used (captured[1]):
+                # the action head's own prediction on this clip is not in the loss
+                model((clip * (1.0 - masks))[has_actor])
         finally:
             hook.remove()
         ce = F.cross_entropy(logits, labels)
         scene_logits = self.scene_head(_pooled(captured[0])).float()
         scene_ce = F.cross_entropy(scene_logits, scenes)
-        masks = masks.to(clip.dtype)
-        has_actor = masks.flatten(1).amax(1) > 0  # (B,)
         neg_entropy = torch.zeros((), device=clip.device)
-        if bool(has_actor.any()):
-            removed = clip * (1.0 - masks)  # actor pixels at 0 = the mean colour
-            masked_logits = model(removed[has_actor]).float()
-            neg_entropy = negative_entropy(masked_logits).mean()
+        if len(captured) > 1:
+            neg_entropy = negative_entropy(self.confusion_head(_pooled(captured[1]))).mean()
         loss = ce + self.w_scene * scene_ce + self.w_mask * neg_entropy
         terms = {
             "ce": ce.detach(),
