@@ -29,4 +29,5 @@ ADAPTERS = {
     "ucf101": "benchmark.datasets.ucf101",
     "hmdb51": "benchmark.datasets.hmdb51",
     "generic": "benchmark.datasets.generic",
+    "ucf101_24_standin": "benchmark.datasets.ucf101_24_standin",
 }

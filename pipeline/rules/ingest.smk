@@ -1,5 +1,5 @@
 # Ingest: the dataset adapter writes the manifest, the boxes and (where the dataset has them) true masks.
-HAS_TRUTH = config["dataset"]["kind"] in ("synthetic", "hmdb51")
+HAS_TRUTH = config["dataset"]["kind"] in ("synthetic", "hmdb51", "ucf101_24_standin")
 
 
 rule ingest_dataset:
