@@ -117,4 +117,5 @@ if sorted(Path(f).name for f in rules.summarise_results.output) != sorted(
         "evaluate.smk: summarise_results outputs differ from benchmark.tables"
     )
 
-ALL_TARGETS += rules.summarise_results.output
+if config["train_and_score"]:
+    ALL_TARGETS += rules.summarise_results.output

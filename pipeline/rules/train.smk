@@ -177,8 +177,10 @@ rule predict_items:
         "--out {params.out} --threads {threads} > {log} 2>&1"
 
 
-ALL_TARGETS += [
-    f"{RESULTS}/runs/{run}/seed{seed}/{name}"
-    for run, seed in RUN_SEEDS
-    for name in ["metrics.json", "pred/iid.csv"] + [f"pred/{s}.csv" for s in PRED_SETS]
-]
+if config["train_and_score"]:
+    ALL_TARGETS += [
+        f"{RESULTS}/runs/{run}/seed{seed}/{name}"
+        for run, seed in RUN_SEEDS
+        for name in ["metrics.json", "pred/iid.csv"]
+        + [f"pred/{s}.csv" for s in PRED_SETS]
+    ]
