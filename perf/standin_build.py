@@ -184,7 +184,9 @@ def main() -> None:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         command = snakemake_command(workdir, overlay, args.cores, "--until", rule, "--quiet")
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         with RssSampler(process.pid) as sampler:
             log, _ = process.communicate()
         wall = time.perf_counter() - started
