@@ -9,6 +9,7 @@ defaults, in the schema, and nowhere else.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.resources
 import os
 from pathlib import Path
@@ -57,6 +58,14 @@ def _same_setting(a: object, b: object) -> bool:
 
 
 def config_schema(schema_dir: str | os.PathLike = SCHEMA_DIR) -> dict:
+    """The merged config schema, parsed once per process and folder: the Snakefile and
+    `albar.runs` ask for it once per run entry while the DAG is built, and re-parsing the YAML was
+    a fifth of a 2,000-job dry run (perf/README_standin.md). A deep copy, so callers may edit it."""
+    return copy.deepcopy(_parsed_schema(str(Path(schema_dir).resolve())))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_schema(schema_dir: str) -> dict:
     schema_dir = Path(schema_dir)
     schema = yaml.safe_load((schema_dir / "config.schema.yaml").read_text())
     # `a.schema.yaml` becomes properties.a; `a.b.schema.yaml` becomes properties.a.properties.b
