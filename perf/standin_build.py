@@ -143,7 +143,8 @@ def write_overlay(workdir: Path, args: argparse.Namespace) -> Path:
 
 def rule_benchmarks(workdir: Path, dataset: str, rule: str) -> float | None:
     """The largest max_rss (MB) of the rule's Snakemake benchmark files, where it has them."""
-    files = list((workdir / "benchmarks" / dataset / rule).rglob("*.tsv"))
+    folder = workdir / "benchmarks" / dataset
+    files = list((folder / rule).rglob("*.tsv")) + list(folder.glob(f"{rule}.tsv"))
     if not files:
         return None
     return max(float(pd.read_csv(f, sep="\t")["max_rss"].max()) for f in files)
