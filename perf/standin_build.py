@@ -13,7 +13,7 @@ single job process seen (a job = one `python -m benchmark...` process and its ch
 the children's user + system time of the stage (less sensitive to a shared machine than wall).
 `--slice N` renders only N test videos (the CI slice's rule, `select_slice`); `--slice 0` is the
 whole 910-video test set. Prints a table and writes it as CSV; the per-item figures divide a
-stage's bytes by its items (videos for per-video stages, items.csv rows for item sets).
+stage's bytes by its items (videos for per-video stages, shard-table rows for item sets).
 """
 
 from __future__ import annotations
@@ -151,14 +151,16 @@ def rule_benchmarks(workdir: Path, dataset: str, rule: str) -> float | None:
 
 
 def item_count(results: Path, stage: str) -> int:
-    """Items a stage made: videos for per-video stages, items.csv rows for the item sets."""
+    """Items a stage made: videos for per-video stages, shard-table rows for the item sets."""
     manifest = pd.read_csv(results / "manifest.csv")
     protocol = {"composite_scuba": "scuba", "composite_scufo": "scufo"}.get(stage)
     if stage == "composite_conflfg":
         protocol = "conflfg"
     if protocol is None:
         return int((manifest["split"] == "test").sum())
-    return sum(len(pd.read_csv(p)) for p in results.glob(f"bench/*/{protocol}-*/items.csv"))
+    # The shard tables: items.csv is written later, by collect_benchmark_items.
+    tables = results.glob(f"bench/*/shards/{protocol}/shard-*.csv")
+    return sum(len(pd.read_csv(p)) for p in tables if not p.name.endswith(".skipped.csv"))
 
 
 def main() -> None:
