@@ -98,15 +98,22 @@ def test_slice_runs_every_stage_and_a_second_run_is_a_no_op(tmp_path):
     assert frames == {name: tubes[name].num_frames for name in chosen}
     assert max(frames.values()) == 900
 
-    # Masks: one file per video and source, with every actor of the video's tubes, in the frames
-    # its tube has a box (truth) or at least there (the trackers' masks may go on past a tube).
+    # Masks: one file per video and source at the video's length; truth and grabcut hold every
+    # actor of the video's tubes; box_first (the original protocol) one actor per boxed frame.
     for video_id, name in zip(manifest["video_id"], manifest["source_name"], strict=True):
         actors = set(np.unique(tubes[name].actor).tolist())
+        boxed_frames = set(np.unique(tubes[name].frame).tolist())
         for source in ("truth", "box_first", "grabcut"):
             masks = read_actor_masks(mask_path(results / "masks", source, video_id))
             assert masks.num_frames == frames[name], (source, video_id)
             seen = {actor for frame in masks.frames for actor in frame}
-            assert seen == actors, (source, video_id)
+            if source == "box_first":
+                assert seen <= actors, video_id
+                entries = {t for t, frame in enumerate(masks.frames) if frame}
+                assert entries == boxed_frames, video_id
+                assert all(len(frame) <= 1 for frame in masks.frames), video_id
+            else:
+                assert seen == actors, (source, video_id)
         truth = read_actor_masks(mask_path(results / "masks", "truth", video_id))
         boxed = {
             (int(t), int(a)) for t, a in zip(tubes[name].frame, tubes[name].actor, strict=True)
