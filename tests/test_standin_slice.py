@@ -8,7 +8,9 @@ nothing to do. Needs the real UCF101-24 boxes at ../shared/data/ucf101-24/ and s
 Its settings keep it affordable on 2 cores (the shipped config's are in the file): 1 background
 version instead of 5, an ultrafast x264 preset for the rendered videos, GrabCut at work_size 48 with
 fewer iterations, JPEG-zip items at quality 75. Everything else — the 20 videos' full lengths,
-every actor, both variants, three sources — is as the full build meets it.
+every actor, both variants, three sources — is as the full build meets it. Cost: about 12 CPU
+minutes (2026-12-02: 47 min wall on a 2-core machine shared at load 10-20; perf/README_standin.md),
+so it is marked slow.
 """
 
 import json
