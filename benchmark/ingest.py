@@ -72,7 +72,7 @@ def run_ingest(config: dict, threads: int = 1) -> IngestResult:
         "n_shards": config["n_shards"],
         "on_error": config["on_error"],
     }
-    if dataset["kind"] == "synthetic":
+    if dataset["kind"] in ("synthetic", "ucf101_24_standin"):
         kwargs["workers"] = threads
     started = time.perf_counter()
     result = adapter.ingest(settings, out_dir, **kwargs)

@@ -183,10 +183,10 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 MUXER_OPTIONS = {"fflags": "+bitexact"}
 
 
-def x264_options(crf: int) -> dict[str, str]:
+def x264_options(crf: int, preset: str = "medium") -> dict[str, str]:
     """libx264 options for reproducible bytes: the same frames give the same file on every run,
     process and CPU (one encoder thread is set on the codec context by `write_h264`)."""
-    return {"crf": str(crf), "preset": "medium", "x264-params": X264_PARAMS}
+    return {"crf": str(crf), "preset": preset, "x264-params": X264_PARAMS}
 
 
 def write_h264(
@@ -196,12 +196,15 @@ def write_h264(
     *,
     crf: int = 18,
     pix_fmt: str = "yuv420p",
+    preset: str = "medium",
 ) -> int:
     """Encode a stream of (H, W, 3) uint8 frames as H.264 atomically; returns the frame count.
 
     One encoder thread and the pinned x264 settings above, so the bytes depend only on the frames
     and these arguments. Each frame is copied into the encoder before the next is drawn, so a
     generator of reused buffers is fine. yuv420p needs even sizes: odd ones are an error, not a crop.
+    `preset` is x264's speed / size trade-off (a faster one for rendered stand-in data, where
+    encoding dominates); the SIMD pinning above applies to every preset.
     """
     path = Path(path)
     frames = iter(frames)
@@ -215,7 +218,7 @@ def write_h264(
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", options=MUXER_OPTIONS) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.pix_fmt = pix_fmt
-        stream.options = x264_options(crf)
+        stream.options = x264_options(crf, preset)
         stream.width, stream.height = width, height
         stream.codec_context.thread_count = 1
         for array in itertools.chain([first], frames):

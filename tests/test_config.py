@@ -101,3 +101,27 @@ def test_a_part_validated_against_its_own_schema_gains_no_keys():
     # a section that happens to be called like the alias's is not touched either
     odd = {"reviews_dir": "x"}
     assert validate_config({"tracking": odd}, schema={"type": "object"}) == {"tracking": odd}
+
+
+def test_the_schema_is_parsed_once_and_each_caller_gets_its_own_copy(tmp_path):
+    """A 2,000-job dry run parsed the schema YAML once per run entry and config (a fifth of its
+    time, perf/README_standin.md); now once per process and folder."""
+    from benchmark.config import SCHEMA_DIR, _merged_schema
+
+    first = config_schema()
+    hits = _merged_schema.cache_info().hits
+    second = config_schema()
+    assert _merged_schema.cache_info().hits == hits + 1
+    assert first == second and first is not second
+    first["properties"]["seed"]["default"] = 99  # an edit stays with its caller
+    assert config_schema()["properties"]["seed"]["default"] == 0
+    # Another folder is parsed on its own (tests and tools pass their own schema folders).
+    import shutil
+
+    shutil.copytree(SCHEMA_DIR, tmp_path / "schemas")
+    (tmp_path / "schemas" / "config.schema.yaml").write_text(
+        (tmp_path / "schemas" / "config.schema.yaml")
+        .read_text()
+        .replace("default: 0\n    description: the seed", "default: 7\n    description: the seed")
+    )
+    assert config_schema(tmp_path / "schemas")["properties"]["seed"]["default"] == 7

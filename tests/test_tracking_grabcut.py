@@ -106,3 +106,34 @@ def test_grabcut_is_deterministic_and_obeys_reviewer_seeds():
     ]
     seeded = tracker.track(plan_video("v", boxes, 3, 40, 40, prompts), video).frame_mask(0)
     assert seeded[15, 15] and not seeded[27, 27]
+
+
+def test_a_box_leaving_a_thin_strip_of_frame_falls_back_instead_of_crashing():
+    """UCF101-24 has boxes reaching three borders and all but a pixel or two of the fourth: the
+    crop is the whole frame, the previous mask fills the box, and downscaling to work_size drops
+    the strip of background, so GrabCut had no background samples (an OpenCV assertion that
+    failed the whole shard). Found on the real-geometry stand-in (ucf101_24_standin)."""
+    from benchmark.tracking.tubes import ActorPrompt
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    image[80:160, 130:190] = (200, 30, 30)  # an actor inside the second box
+    settings = {
+        "iterations": 5, "propagate_iterations": 3, "crop_margin": 0.3, "init_border": 0.2,
+        "core_erosion": 0.15, "dilation": 0.0, "work_size": 96, "point_radius": 2,
+        "cleanup": {"largest_component": True, "fill_holes": True, "temporal_window": 1,
+                    "clip_margin": 0.1},
+    }  # fmt: skip
+    tracker = build_tracker("grabcut", settings, seed=0)
+    box = np.array([0.0, 0.0, 319.0, 240.0])  # one column of the frame is outside the box
+    previous = np.zeros((240, 320), dtype=bool)
+    previous[:, :319] = True
+    prompt = ActorPrompt(0, "box", box)
+    mask = tracker.segment_actor(image, prompt, previous, rng_seed=0)
+    assert mask[:, :319].all() and not mask[:, 319].any()  # the box itself
+    assert tracker.fallback_frames == 1
+    # A box with room for background around it still goes through GrabCut.
+    inner = tracker.segment_actor(
+        image, ActorPrompt(0, "box", np.array([100.0, 60, 220, 180])), None, 0
+    )
+    assert tracker.fallback_frames == 1 and inner[120, 160] and not inner[65, 105]

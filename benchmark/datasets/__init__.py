@@ -39,4 +39,6 @@ ADAPTERS: dict[str, Adapter] = {
     "ucf101": Adapter("benchmark.datasets.ucf101"),
     "hmdb51": Adapter("benchmark.datasets.hmdb51", has_truth=True),  # JHMDB puppet masks
     "generic": Adapter("benchmark.datasets.generic"),
+    # UCF101-24 at its real geometry, rendered from a box file: true masks of the rendered actors
+    "ucf101_24_standin": Adapter("benchmark.datasets.ucf101_24_standin", has_truth=True),
 }

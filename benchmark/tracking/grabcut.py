@@ -108,12 +108,6 @@ class GrabCutTracker:
         x2, y2 = int(np.ceil(crop[2])), int(np.ceil(crop[3]))
         crop_image = np.ascontiguousarray(image[y1:y2, x1:x2])
         crop_labels = np.ascontiguousarray(labels[y1:y2, x1:x2])
-        is_fg = (crop_labels == cv2.GC_FGD) | (crop_labels == cv2.GC_PR_FGD)
-        if not is_fg.any() or is_fg.all():
-            # GrabCut needs both classes to fit its colour models (a box filling the whole frame,
-            # or one that degenerated): the box itself is the honest answer, and it is counted.
-            self.fallback_frames += 1
-            return box_region(prompt.box, height, width)
         crop_h, crop_w = crop_labels.shape
         work_size = self.settings["work_size"]
         scale = work_size / max(crop_h, crop_w) if work_size else 1.0
@@ -122,6 +116,14 @@ class GrabCutTracker:
             interpolation = cv2.INTER_LINEAR if scale > 1.0 else cv2.INTER_AREA
             crop_image = cv2.resize(crop_image, size, interpolation=interpolation)
             crop_labels = cv2.resize(crop_labels, size, interpolation=cv2.INTER_NEAREST)
+        # Checked on the labels GrabCut sees: downscaling can drop a thin strip of one class (a
+        # UCF101-24 box that leaves a pixel or two of the frame outside it).
+        is_fg = (crop_labels == cv2.GC_FGD) | (crop_labels == cv2.GC_PR_FGD)
+        if not is_fg.any() or is_fg.all():
+            # GrabCut needs both classes to fit its colour models (a box filling the whole frame,
+            # or one that degenerated): the box itself is the honest answer, and it is counted.
+            self.fallback_frames += 1
+            return box_region(prompt.box, height, width)
         background = np.zeros((1, 65), np.float64)
         foreground = np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(rng_seed)

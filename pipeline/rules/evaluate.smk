@@ -48,4 +48,5 @@ rule summarise_results:
         "python -m benchmark.tables --config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
-ALL_TARGETS += rules.summarise_results.output
+if config["train_and_score"]:
+    ALL_TARGETS += rules.summarise_results.output

@@ -274,7 +274,8 @@ rule predict_items:
         "{params.clips} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
-ALL_TARGETS += [LAYOUT.training_record(run, seed) for run, seed in RUN_SEEDS]
-ALL_TARGETS += [
-    LAYOUT.prediction_file(run, seed, s) for run, seed in RUN_SEEDS for s in PRED_SETS
-]
+if config["train_and_score"]:
+    ALL_TARGETS += [LAYOUT.training_record(run, seed) for run, seed in RUN_SEEDS]
+    ALL_TARGETS += [
+        LAYOUT.prediction_file(run, seed, s) for run, seed in RUN_SEEDS for s in PRED_SETS
+    ]
