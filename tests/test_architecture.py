@@ -72,7 +72,7 @@ def test_every_module_has_its_line_in_the_layout():
 def test_every_module_over_600_lines_is_justified():
     section = over_limit_section()
     long = [m for m in modules() if len((ROOT / m).read_text().splitlines()) > LIMIT]
-    assert "benchmark/composite.py" in long  # the check has something to check
+    assert "benchmark/release/bundle.py" in long  # the check has something to check
     unjustified = [m for m in long if f"`{m}`" not in section]
     assert not unjustified, (
         f"docs/architecture.md: modules over {LIMIT} lines with no line in 'Files over 600 "

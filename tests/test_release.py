@@ -405,7 +405,7 @@ def test_albar_unpaired_item_is_a_named_error(bundle, tmp_path):
 
 @pytest.mark.slow
 def test_stillmix_layout_round_trips(workflow_dir, bundle, tmp_path):
-    from benchmark.composite import test_clip_indices
+    from benchmark.clips import test_clip_indices
     from benchmark.scoring import main as metrics_main
 
     write_stillmix_layout(bundle, tmp_path / "data", tmp_path / "lists", "box_first")
@@ -538,7 +538,7 @@ def test_folder_backgrounds_ship_ids_and_hashes_unless_asked(tmp_path):
 
 def _tiny_albar_release(root: Path, name: str) -> np.ndarray:
     """One SCUBA zip and its SCUFO JPEG (frame 1 frozen) under HMDB51_*_Stripe/."""
-    from benchmark.composite import write_jpeg_zip
+    from benchmark.composite.item_files import write_jpeg_zip
 
     frames = np.random.default_rng(1).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
     write_jpeg_zip(

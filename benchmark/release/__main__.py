@@ -141,7 +141,7 @@ def build_parser(prog: str = "python -m benchmark.release") -> argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmark.release") -> int:
-    from benchmark.composite import AssemblyError
+    from benchmark.composite.errors import AssemblyError
     from benchmark.release.bundle import ReleaseError
     from benchmark.video import VideoReadError
 
