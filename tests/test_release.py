@@ -15,7 +15,8 @@ from PIL import Image
 
 from benchmark.config import load_config
 from benchmark.release.__main__ import main as release_main
-from benchmark.release.bundle import build_bundle, read_checksums
+from benchmark.release.bundle import build_bundle
+from benchmark.release.files import read_checksums
 from benchmark.release.importers import (
     LayoutError,
     albar_labeller,
@@ -182,7 +183,7 @@ def test_verify_names_a_tampered_file(bundle_copy, tamper, capsys):
 def test_verify_full_mode_catches_a_rehashed_item(bundle_copy):
     """An item replaced *and* re-listed in SHA256SUMS passes the checksums; the decoded-pixel
     check against items.csv still names it (what --fast cannot see)."""
-    from benchmark.release.bundle import write_checksums
+    from benchmark.release.files import write_checksums
 
     scufo = _first_item(bundle_copy, "scufo")
     image = np.asarray(Image.open(bundle_copy / scufo)).copy()
