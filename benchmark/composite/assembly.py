@@ -17,14 +17,9 @@ from benchmark.composite.item_files import ItemFormat
 from benchmark.config import results_dir
 from benchmark.ids import shard_name, shard_of
 from benchmark.layout import ResultsLayout
-from benchmark.manifest import (
-    read_boxes,
-    read_manifest,
-)
+from benchmark.manifest import read_boxes, read_manifest
 from benchmark.masks import ActorMasks, mask_path, read_actor_masks
-from benchmark.video import (
-    read_video,
-)
+from benchmark.video import read_video
 
 
 @dataclass

@@ -13,9 +13,7 @@ from benchmark.composite.errors import AssemblyError, ItemCollisionError
 from benchmark.config import results_dir
 from benchmark.ids import shard_name
 from benchmark.layout import ResultsLayout, config_bg_sources, config_item_sets, config_protocols
-from benchmark.manifest import (
-    SKIPPED_COLUMNS,
-)
+from benchmark.manifest import SKIPPED_COLUMNS
 from benchmark.table_files import read_items, table_columns, write_items
 
 

@@ -15,9 +15,7 @@ from PIL import Image
 
 from benchmark.atomic import atomic_path
 from benchmark.composite.errors import AssemblyError
-from benchmark.video import (
-    write_h264,
-)
+from benchmark.video import write_h264
 
 ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
 SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}

@@ -26,19 +26,10 @@ from benchmark.composite.paste import (
 )
 from benchmark.ids import item_id, item_rng, stable_digest
 from benchmark.layout import ResultsLayout
-from benchmark.manifest import (
-    ManifestError,
-    write_skipped,
-)
+from benchmark.manifest import ManifestError, write_skipped
 from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.table_files import item_row, read_items, write_items
-from benchmark.video import (
-    VideoReadError,
-    pixels_sha256,
-    read_image,
-    read_video,
-    write_image,
-)
+from benchmark.video import VideoReadError, pixels_sha256, read_image, read_video, write_image
 
 STAGE = "composite"  # the `stage` column of skipped.csv rows written here
 

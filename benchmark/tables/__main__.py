@@ -11,16 +11,10 @@ import time
 from collections.abc import Sequence
 
 from benchmark.config import add_config_arguments, config_from_args
-from benchmark.layout import (
-    LayoutError,
-)
-from benchmark.metrics import (
-    MetricsError,
-)
+from benchmark.layout import LayoutError
+from benchmark.metrics import MetricsError
 from benchmark.runtime import set_threads
-from benchmark.table_files import (
-    TableError,
-)
+from benchmark.table_files import TableError
 from benchmark.tables.settings import TablesError
 from benchmark.tables.write import run_from_config
 

@@ -9,22 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.layout import (
-    ResultsLayout,
-)
-from benchmark.metrics import (
-    BenchmarkSets,
-)
-from benchmark.table_files import (
-    read_qc,
-)
+from benchmark.layout import ResultsLayout
+from benchmark.metrics import BenchmarkSets
+from benchmark.table_files import read_qc
 from benchmark.tables.build import _round_frame
-from benchmark.tables.settings import (
-    LEAKAGE_COLUMNS,
-    QC_FIGURES,
-    TablesError,
-    TableSettings,
-)
+from benchmark.tables.settings import LEAKAGE_COLUMNS, QC_FIGURES, TablesError, TableSettings
 
 
 def read_qc_means(qc_path: str | os.PathLike, video_ids: Sequence[str]) -> dict[str, float]:

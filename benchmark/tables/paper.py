@@ -10,9 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.metrics import (
-    RunScores,
-)
+from benchmark.metrics import RunScores
 from benchmark.tables.build import _round_frame
 from benchmark.tables.settings import (
     METHOD_TO_PAPER,

@@ -10,10 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.table_files import (
-    summary_metrics,
-    table_columns,
-)
+from benchmark.table_files import summary_metrics, table_columns
 
 # Package data: found through importlib.resources, as in an installed wheel.
 PAPER_TABLES_PATH = Path(

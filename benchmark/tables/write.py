@@ -17,16 +17,8 @@ from benchmark.layout import (
     config_run_seeds,
     results_layout,
 )
-from benchmark.metrics import (
-    BenchmarkSets,
-    RunScores,
-    per_seed_table,
-    score_runs,
-    seed_dirs,
-)
-from benchmark.table_files import (
-    validate_summary,
-)
+from benchmark.metrics import BenchmarkSets, RunScores, per_seed_table, score_runs, seed_dirs
+from benchmark.table_files import validate_summary
 from benchmark.tables.build import differences_table, per_source_table, summary_table
 from benchmark.tables.leakage import leakage_table
 from benchmark.tables.paper import paper_comparison_table
@@ -38,9 +30,7 @@ from benchmark.tables.render import (
     render_per_source,
     render_summary,
 )
-from benchmark.tables.settings import (
-    TableSettings,
-)
+from benchmark.tables.settings import TableSettings
 
 
 def _write_rendered(
