@@ -44,11 +44,8 @@ import pandas as pd
 from PIL import Image
 
 from benchmark.atomic import atomic_path, write_bytes_atomic, write_csv_atomic, write_text_atomic
-from benchmark.composite import (
-    SUBSAMPLING,
-    AssemblyError,
-    write_jpeg_zip,
-)
+from benchmark.composite.errors import AssemblyError
+from benchmark.composite.item_files import SUBSAMPLING, write_jpeg_zip
 from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.layout import ItemSet, ResultsLayout, config_item_sets
 from benchmark.manifest import read_manifest

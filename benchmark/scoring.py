@@ -26,7 +26,8 @@ from benchmark.metrics import (
 )
 from benchmark.runtime import set_threads
 from benchmark.table_files import TableError
-from benchmark.tables import TablesError, TableSettings, write_tables
+from benchmark.tables.settings import TablesError, TableSettings
+from benchmark.tables.write import write_tables
 
 
 def _parse_pair(text: str) -> tuple[str, str]:

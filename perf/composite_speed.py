@@ -1,7 +1,7 @@
 """Compositing speed: the vectorised SCUBA path against the original per-frame loop, same run.
 
 1. Compositing alone (decode and encode outside the timer) on a 64x240x320 clip (UCF101 frame size):
-   `benchmark.composite.composite_clip` vs a reference loop written the way StillMix's script works
+   `benchmark.composite.paste.composite_clip` vs a reference loop written the way StillMix's script works
    (per frame: PIL-resize the background, float multiply, uint8 cast). Pixels must be identical.
    The memory bound is the bytes the composite must move (read frames + masks, write the output)
    divided by the memcpy bandwidth measured in the same run.
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.composite import (
+from benchmark.composite.item_files import ItemFormat
+from benchmark.composite.paste import (
     CHUNK_FRAMES,
-    ItemFormat,
     composite_chunks,
     composite_clip,
     paste_chunks,

@@ -72,9 +72,23 @@ def test_every_module_has_its_line_in_the_layout():
 def test_every_module_over_600_lines_is_justified():
     section = over_limit_section()
     long = [m for m in modules() if len((ROOT / m).read_text().splitlines()) > LIMIT]
-    assert "benchmark/composite.py" in long  # the check has something to check
     unjustified = [m for m in long if f"`{m}`" not in section]
     assert not unjustified, (
         f"docs/architecture.md: modules over {LIMIT} lines with no line in 'Files over 600 "
         f"lines': {unjustified}"
+    )
+
+
+def test_the_over_600_section_names_only_modules_over_600_lines():
+    # Each entry starts a list item: "- `path` (about N ...": an entry whose module shrank or
+    # moved must go, so the section stays a true list.
+    entries = re.findall(r"^- `([\w/]+\.py)`", over_limit_section(), flags=re.MULTILINE)
+    stale = [
+        m
+        for m in entries
+        if not (ROOT / m).is_file() or len((ROOT / m).read_text().splitlines()) <= LIMIT
+    ]
+    assert not stale, (
+        f"docs/architecture.md: 'Files over 600 lines' names modules that are not over {LIMIT} "
+        f"lines (remove their entries): {stale}"
     )

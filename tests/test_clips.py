@@ -99,7 +99,7 @@ def test_training_and_prediction_use_the_benchmark_clip():
     from pathlib import Path
 
     from albar.data import Augmentation, ClipSettings, EvalClips, FrameReader, VideoEntry
-    from benchmark.composite import choose_static_frame
+    from benchmark.composite.paste import choose_static_frame
 
     n = 34
     # frame i is a constant image of value 7·i, so the frames read back name themselves

@@ -16,15 +16,9 @@ from benchmark.backgrounds import (
     stripe_source_versions,
 )
 from benchmark.clips import test_clip_indices as clip_indices
-from benchmark.composite import (
-    AssemblyError,
-    ItemCollisionError,
-    _read_shard_tables,
-    collect_items,
-    run_conflfg_shard,
-    run_scuba_shard,
-    run_scufo_shard,
-)
+from benchmark.composite.collect import _read_shard_tables, collect_items
+from benchmark.composite.errors import AssemblyError, ItemCollisionError
+from benchmark.composite.protocols import run_conflfg_shard, run_scuba_shard, run_scufo_shard
 from benchmark.config import results_dir, validate_config
 from benchmark.ids import shard_name, shard_of
 from benchmark.ingest import run_ingest

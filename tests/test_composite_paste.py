@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from benchmark.clips import test_clip_indices as clip_indices
-from benchmark.composite import (
-    AssemblyError,
-    ItemFormat,
+from benchmark.composite.errors import AssemblyError
+from benchmark.composite.item_files import ItemFormat
+from benchmark.composite.paste import (
     choose_static_frame,
     composite_chunks,
     composite_clip,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.composite import collect_items, run_scuba_shard
+from benchmark.composite.collect import collect_items
+from benchmark.composite.protocols import run_scuba_shard
 from benchmark.config import results_dir
 from benchmark.layout import ItemSet
 from benchmark.video import read_video

@@ -15,7 +15,8 @@ from PIL import Image
 
 from benchmark.config import load_config
 from benchmark.release.__main__ import main as release_main
-from benchmark.release.bundle import build_bundle, read_checksums
+from benchmark.release.bundle import build_bundle
+from benchmark.release.files import read_checksums
 from benchmark.release.importers import (
     LayoutError,
     albar_labeller,
@@ -183,7 +184,7 @@ def test_verify_names_a_tampered_file(bundle_copy, tamper, capsys):
 def test_verify_full_mode_catches_a_rehashed_item(bundle_copy):
     """An item replaced *and* re-listed in SHA256SUMS passes the checksums; the decoded-pixel
     check against items.csv still names it (what --fast cannot see)."""
-    from benchmark.release.bundle import write_checksums
+    from benchmark.release.files import write_checksums
 
     scufo = _first_item(bundle_copy, "scufo")
     image = np.asarray(Image.open(bundle_copy / scufo)).copy()
@@ -406,7 +407,7 @@ def test_albar_unpaired_item_is_a_named_error(bundle, tmp_path):
 
 @pytest.mark.slow
 def test_stillmix_layout_round_trips(workflow_dir, bundle, tmp_path):
-    from benchmark.composite import test_clip_indices
+    from benchmark.clips import test_clip_indices
     from benchmark.scoring import main as metrics_main
 
     write_stillmix_layout(bundle, tmp_path / "data", tmp_path / "lists", "box_first")
@@ -539,7 +540,7 @@ def test_folder_backgrounds_ship_ids_and_hashes_unless_asked(tmp_path):
 
 def _tiny_albar_release(root: Path, name: str) -> np.ndarray:
     """One SCUBA zip and its SCUFO JPEG (frame 1 frozen) under HMDB51_*_Stripe/."""
-    from benchmark.composite import write_jpeg_zip
+    from benchmark.composite.item_files import write_jpeg_zip
 
     frames = np.random.default_rng(1).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
     write_jpeg_zip(

@@ -12,16 +12,10 @@ import pytest
 
 from benchmark.metrics import BenchmarkSets, score_runs, seed_dirs
 from benchmark.scoring import main as scoring_main
-from benchmark.tables import (
-    SUMMARY_COLUMNS,
-    TablesError,
-    TableSettings,
-    paper_comparison_table,
-    per_source_table,
-    read_paper_tables,
-    summary_table,
-    write_tables,
-)
+from benchmark.tables.build import per_source_table, summary_table
+from benchmark.tables.paper import paper_comparison_table, read_paper_tables
+from benchmark.tables.settings import SUMMARY_COLUMNS, TablesError, TableSettings
+from benchmark.tables.write import write_tables
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tables"
 BENCH = FIXTURE / "bench_root"

@@ -33,7 +33,7 @@ def _build(args) -> int:
 
 
 def _verify(args) -> int:
-    from benchmark.release.bundle import extract_archive, write_verify_report
+    from benchmark.release.files import extract_archive, write_verify_report
     from benchmark.release.verify import verify_bundle
 
     bundle = Path(args.bundle)
@@ -141,8 +141,8 @@ def build_parser(prog: str = "python -m benchmark.release") -> argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmark.release") -> int:
-    from benchmark.composite import AssemblyError
-    from benchmark.release.bundle import ReleaseError
+    from benchmark.composite.errors import AssemblyError
+    from benchmark.release.files import ReleaseError
     from benchmark.video import VideoReadError
 
     args = build_parser(prog).parse_args(argv)

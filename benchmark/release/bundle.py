@@ -21,59 +21,36 @@ temporary folder beside the target and renamed into place, so a failed build lea
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import gzip
-import hashlib
 import json
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.backgrounds import read_backgrounds_table
 from benchmark.config import results_dir
 from benchmark.layout import ItemSet, config_item_sets, results_layout
 from benchmark.manifest import read_manifest
 from benchmark.masks import mask_path
 from benchmark.release import FORMAT_VERSION
+from benchmark.release.files import (
+    ReleaseError,
+    _copy,
+    _write_csv,
+    _write_text,
+    bundle_files,
+    staged_folder,
+    write_archive,
+    write_checksums,
+)
+from benchmark.release.provenance import build_date, date_epoch, provenance, recorded_config
 from benchmark.release.sources import bundle_sources
 from benchmark.table_files import read_items
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_JSON = "bundle.json"
-CHECKSUMS = "SHA256SUMS"
-# Packages whose versions decide the bytes of items, masks or scores.
-RECORDED_PACKAGES = (
-    "numpy",
-    "pillow",
-    "av",
-    "opencv-python-headless",
-    "pandas",
-    "pycocotools",
-    "scipy",
-    "torch",
-    "torchvision",
-    "segment-anything",
-    "snakemake",
-)
-# Config keys that name weight files; their sha256 goes into the provenance.
-WEIGHT_KEYS = ("checkpoint", "pretrained", "reference_weights")
-HASH_CHUNK = 1 << 20
-
-
-class ReleaseError(ValueError):
-    """A bundle cannot be built from these results; the message names the file and what to do."""
 
 
 @dataclass(frozen=True)
@@ -121,206 +98,7 @@ class BuiltBundle:
 
 
 # ---------------------------------------------------------------------------------------------
-# Hashes, dates, provenance
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _git(*args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip()
-
-
-def build_date(configured: str | None) -> tuple[str | None, str]:
-    """(date, where it came from): the config, SOURCE_DATE_EPOCH, the git commit, or nothing.
-
-    Never the clock: the date is part of the bundle's bytes, and a rebuild must reproduce them.
-    """
-    if configured:
-        return configured, "release.date"
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            stamp = dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
-        except ValueError as error:
-            raise ReleaseError(
-                f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time ({error})"
-            ) from None
-        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "SOURCE_DATE_EPOCH"
-    committed = _git("log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ")
-    if committed:
-        return committed, "git commit date"
-    return None, "not recorded (set release.date)"
-
-
-def date_epoch(date: str | None) -> int:
-    """Seconds since 1970 of a recorded build date (archive mtimes); 0 without a date."""
-    if not date:
-        return 0
-    text = date if "T" in date else f"{date}T00:00:00Z"
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
-
-def project_version() -> str:
-    try:
-        return metadata.version("albar-bench")
-    except metadata.PackageNotFoundError:
-        pyproject = PROJECT_ROOT / "pyproject.toml"
-        return tomllib.loads(pyproject.read_text())["project"]["version"]
-
-
-def package_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in RECORDED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def weight_files(config: dict) -> list[dict]:
-    """Every weight file the config names (SAM checkpoints, pretrained backbones, ...) with its
-    sha256; a named file that is not there is recorded as such, not skipped."""
-    found: list[tuple[str, str]] = []
-
-    def walk(node, key_path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in sorted(node.items()):
-                here = f"{key_path}.{key}" if key_path else str(key)
-                if key in WEIGHT_KEYS and isinstance(value, str) and value:
-                    found.append((here, value))
-                else:
-                    walk(value, here)
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                walk(value, f"{key_path}[{index}]")
-
-    walk(config, "")
-    rows = []
-    for key, path in found:
-        exists = Path(path).is_file()
-        rows.append(
-            {
-                "key": key,
-                "file": Path(path).name,
-                "sha256": file_sha256(path) if exists else None,
-                "note": "" if exists else "file not found at build time",
-            }
-        )
-    return rows
-
-
-def recorded_config(config: dict) -> dict:
-    """The resolved config as the bundle records it: without `results` (a local path that says
-    where the build was written, not how), so the same build gives the same bytes anywhere."""
-    return {key: value for key, value in config.items() if key != "results"}
-
-
-def provenance(config: dict, date: str | None, date_source: str) -> dict:
-    commit = _git("rev-parse", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {
-        "project": "albar-bench",
-        "project_version": project_version(),
-        "git_commit": commit,
-        "git_dirty": bool(dirty) if commit else None,
-        "build_date": date,
-        "build_date_source": date_source,
-        "packages": package_versions(),
-        "weights": weight_files(config),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Staging
-
-
-@contextlib.contextmanager
-def staged_folder(target: Path):
-    """Yield a temporary folder beside `target`; on success it replaces `target` in one rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; a bundle is for sharing
-    try:
-        yield staging
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _copy(source: Path, target: Path) -> None:
-    """A real copy, never a hard link: editing the bundle must never touch the build."""
-    if not source.is_file():
-        raise ReleaseError(f"{source}: not found; rebuild the benchmark before releasing it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
-
-
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, lineterminator="\n")
-
-
-# ---------------------------------------------------------------------------------------------
 # The bundle
-
-
-def bundle_files(root: Path) -> list[str]:
-    """Every file under `root` as a sorted POSIX relative path (the checksum and archive order)."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-def write_checksums(root: Path) -> int:
-    """`SHA256SUMS` over every other file, in `sha256sum` format (`<hex>  <path>`)."""
-    lines = [
-        f"{file_sha256(root / name)}  {name}\n" for name in bundle_files(root) if name != CHECKSUMS
-    ]
-    _write_text(root / CHECKSUMS, "".join(lines))
-    return len(lines)
-
-
-def read_checksums(path: Path) -> dict[str, str]:
-    entries = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64 or not name:
-            raise ReleaseError(f"{path}: line {number} is not '<sha256>  <path>'")
-        entries[name] = digest
-    return entries
 
 
 def _sets(config: dict, variants: list[str]) -> list[tuple[str, str, str]]:
@@ -596,59 +374,3 @@ def build_bundle(
         log(f"archive {archive}: sha256 {archive_sha}")
     total = int(sum(row["items"] for row in set_rows))
     return BuiltBundle(target, files + 1, total, archive, archive_sha)
-
-
-# ---------------------------------------------------------------------------------------------
-# Deterministic archive
-
-
-def _tar_entries(root: Path) -> Iterable[tuple[str, Path]]:
-    """Directories and files under `root`, sorted, each named `<root name>/<relative path>`."""
-    paths = sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())
-    yield root.name, root
-    for path in paths:
-        yield f"{root.name}/{path.relative_to(root).as_posix()}", path
-
-
-def write_archive(root: Path, archive: Path, mtime: int) -> str:
-    """A `.tar.gz` of `root` whose bytes depend only on the files' names and contents: sorted
-    entries, owner 0:0 without names, one mode per kind, mtime `mtime`, gzip header mtime 0 and no
-    file name. Returns its sha256."""
-    with (
-        atomic_path(archive) as tmp,
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as zipped,
-        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for name, path in _tar_entries(root):
-            info = tarfile.TarInfo(name)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = mtime
-            if path.is_dir():
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.mode, info.size = 0o644, path.stat().st_size
-                with open(path, "rb") as handle:
-                    tar.addfile(info, handle)
-    return file_sha256(archive)
-
-
-def extract_archive(archive: str | os.PathLike, into: str | os.PathLike) -> Path:
-    """Unpack a bundle archive (regular files and folders only, no links, nothing outside `into`)."""
-    into = Path(into)
-    with tarfile.open(archive, "r:gz") as tar:
-        members = tar.getmembers()
-        for member in members:
-            if not (member.isfile() or member.isdir()):
-                raise ReleaseError(f"{archive}: entry {member.name!r} is not a file or folder")
-        tar.extractall(into, members=members, filter="data")
-    roots = {m.name.split("/")[0] for m in members}
-    if len(roots) != 1:
-        raise ReleaseError(f"{archive}: expected one top folder, found {sorted(roots)[:5]}")
-    return into / roots.pop()
-
-
-def write_verify_report(path: str | os.PathLike, report: dict) -> None:
-    write_text_atomic(path, json.dumps(report, indent=2, sort_keys=True) + "\n")

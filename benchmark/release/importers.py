@@ -34,11 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.composite import choose_static_frame, test_clip_indices
+from benchmark.clips import test_clip_indices
+from benchmark.composite.paste import choose_static_frame
 from benchmark.datasets.ucf101 import CLASS_LABEL
 from benchmark.exports import PROTOCOL_TITLES, SOURCE_TITLES
 from benchmark.ids import item_id, item_rng, sanitize_video_id
-from benchmark.release.bundle import ReleaseError, staged_folder
+from benchmark.release.files import ReleaseError, staged_folder
 from benchmark.table_files import item_row, write_items
 from benchmark.video import FRAME_EXTENSIONS, pixels_sha256, read_image, read_video, write_image
 

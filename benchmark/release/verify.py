@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.release import FORMAT_VERSION
-from benchmark.release.bundle import (
-    BUNDLE_JSON,
+from benchmark.release.bundle import BUNDLE_JSON
+from benchmark.release.files import (
     CHECKSUMS,
     ReleaseError,
     bundle_files,

@@ -1,6 +1,7 @@
 # Release: the bundle a third party downloads (benchmark.release; docs/publish.md), then the same
 # verification they run. Off by default (config `release.enabled`).
-from benchmark.release.bundle import CHECKSUMS, ReleaseSettings
+from benchmark.release.bundle import ReleaseSettings
+from benchmark.release.files import CHECKSUMS
 
 RELEASE = ReleaseSettings.from_config(config)
 RELEASE_DIR = LAYOUT.release_dir(RELEASE.name)

@@ -1,0 +1,96 @@
+"""Item files of the assembly: zip-of-JPEG and mp4 writers with reproducible bytes, the configured
+item format (`ItemFormat`), and clean-up of the temporaries a killed writer left."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmark.atomic import atomic_path
+from benchmark.composite.errors import AssemblyError
+from benchmark.video import write_h264
+
+ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
+SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}
+
+
+def write_jpeg_zip(
+    path: str | os.PathLike, frames: Iterable[np.ndarray], *, quality: int, subsampling: str
+) -> int:
+    """Frames as `img_00001.jpg`... in an uncompressed zip (the ALBAR loader's layout), atomically;
+    returns the number of frames. `frames`: any iterable of (H, W, 3) uint8 arrays, each encoded
+    before the next is drawn (so a `composite_chunks` stream works).
+
+    Fixed member timestamps and encoder settings make the bytes reproducible.
+    """
+    count = 0
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for index, array in enumerate(frames, start=1):
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(array)).save(
+                buffer, format="JPEG", quality=quality, subsampling=SUBSAMPLING[subsampling]
+            )
+            info = zipfile.ZipInfo(f"img_{index:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, buffer.getvalue())
+            count = index
+    return count
+
+
+def write_mp4(
+    path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, *, crf: int, pix_fmt: str
+) -> int:
+    """H.264 with a chosen chroma layout, atomically; returns the number of frames. `frames`: any
+    iterable of (H, W, 3) uint8 arrays. `yuv444p` keeps full-resolution chroma, so the background's
+    colour does not bleed into the actor at the mask boundary as with yuv420p
+    (perf/README_assembly.md). The encoder settings are `benchmark.video.write_h264`'s: one thread
+    and a pinned x264 SIMD set, so items are byte-identical whatever the machine or `--threads`."""
+    try:
+        return write_h264(path, frames, fps, crf=crf, pix_fmt=pix_fmt)
+    except ValueError as error:
+        raise AssemblyError(str(error)) from error
+
+
+@dataclass(frozen=True)
+class ItemFormat:
+    kind: str  # jpeg_zip | mp4
+    crf: int
+    jpeg_quality: int
+    jpeg_subsampling: str
+    pix_fmt: str = "yuv444p"
+
+    @classmethod
+    def from_config(cls, bench: dict) -> ItemFormat:
+        return cls(
+            bench["item_format"],
+            bench["crf"],
+            bench["jpeg_quality"],
+            bench["jpeg_subsampling"],
+            bench["mp4_pix_fmt"],
+        )
+
+    @property
+    def suffix(self) -> str:
+        return ITEM_SUFFIX[self.kind]
+
+    def write(self, path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+        """Write an item from a clip or any iterable of frames; returns the frame count."""
+        if self.kind == "jpeg_zip":
+            return write_jpeg_zip(
+                path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling
+            )
+        return write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt)
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete temp files a killed writer of `path` left beside it (atomic_path names them
+    `.<name>.<random>.tmp<suffix>`); only the shard that owns `path` ever writes them."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.*"):
+            stale.unlink(missing_ok=True)
