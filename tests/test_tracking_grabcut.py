@@ -10,9 +10,10 @@ import pytest
 from benchmark.config import load_config
 from benchmark.ingest import run_ingest
 from benchmark.manifest import read_boxes, read_manifest
+from benchmark.table_files import read_qc
 from benchmark.tracking import build_tracker
 from benchmark.tracking.prompts import ReviewerPrompt
-from benchmark.tracking.qc import read_qc, run_qc
+from benchmark.tracking.qc import run_qc
 from benchmark.tracking.run import build_box_masks_shard, track_shard
 from benchmark.tracking.tubes import plan_video
 
