@@ -5,8 +5,8 @@ A table's schema is `benchmark/schemas/<name>.schema.yaml` (package data, found 
 `$defs.columns` / `$defs.fixed_columns`), the columns CSV brings as text that are integers
 (`x-integer`) and the file format (`x-format`, CSV unless it says parquet). `validate_rows` checks a
 table row by row, or column by column (vectorised, from the same schema) where the schema says
-`x-validate: columns` (the manifest and boxes tables: tens of thousands of rows); `read_table` / `write_table` read and write one with its columns in the schema's
-order, CSV with LF line ends and no index, always through `benchmark.atomic`, so a failed write
+`x-validate: columns` (the manifest and boxes tables: tens of thousands of rows); `read_table` /
+`write_table` read and write one with its columns in the schema's order, CSV with LF line ends and no index, always through `benchmark.atomic`, so a failed write
 leaves neither the file nor a temporary. The named helpers add each table's own rules on top (unique
 ids, typed columns, a prediction file's probabilities). Every error is a `TableError`, one line
 naming the file, the row or item and what to do. This module is torch-free and imports nothing of
@@ -169,7 +169,8 @@ def _validate_columns(
 ) -> pd.DataFrame:
     """`validate_rows` for an `x-validate: columns` table: each column checked at once against
     its property (type, pattern, enum, bounds); returns a typed copy (integer columns int64,
-    number columns as `pd.to_numeric` types them, the rest as given). The error names the first bad row, as row by row."""
+    number columns as `pd.to_numeric` types them, the rest as given). The error names the first
+    bad row, as the row-by-row check does, and how many rows break the column."""
     schema = table_schema(name)
     columns = table_columns(name)
     frame = frame.copy()
@@ -216,17 +217,19 @@ def _validate_columns(
                 problem += f" matching {spec['pattern']}"
             if "enum" in spec:
                 bad |= ~text.isin(spec["enum"]).to_numpy()
-                problem += f" (one of {spec['enum']})"
+                problem = f"must be one of {spec['enum']}"
             typed = values
         else:
             raise KeyError(f"{name}.schema.yaml: {column} has no type checked column-wise")
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            value = values.iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value  # -1, not np.int64(-1)
             ident = frame[columns[0]].iloc[row]
             named = f" ({columns[0]} {ident})" if isinstance(ident, str) else ""
             raise TableError(
                 f"{where}{what} row {row + line_offset}{named}: {column}: "
-                f"{_one_line(repr(values.iloc[row]))} {problem} ({int(bad.sum())} bad rows); "
+                f"{_one_line(repr(value))} {problem} (rows breaking it: {int(bad.sum())}); "
                 f"{TABLES[name]}"
             )
         frame[column] = typed

@@ -217,7 +217,7 @@ def test_a_bad_manifest_row_names_the_file_the_row_and_the_column(tmp_path, colu
         read_table("manifest", path, "run ingest")
     ident = "(video_id b c)" if column == "video_id" else "(video_id v1)"
     one_line(caught.value, str(path), "manifest table row 3", ident, f"{column}: ", text)
-    one_line(caught.value, TABLES["manifest"], "1 bad rows")
+    one_line(caught.value, TABLES["manifest"], "(rows breaking it: 1)")
 
 
 @pytest.mark.parametrize(
