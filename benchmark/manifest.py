@@ -30,6 +30,12 @@ from benchmark.table_files import (
 SKIPPED_COLUMNS = ["video_id", "mask_source", "stage", "reason"]
 SPLITS = tuple(table_schema("manifest")["properties"]["split"]["enum"])
 COORDS = ["x1", "y1", "x2", "y2"]
+# The manifest's text columns (type string, or an enum of names), from its schema.
+TEXT_COLUMNS = [
+    column
+    for column, spec in table_schema("manifest")["properties"].items()
+    if spec.get("type", "string") == "string"
+]
 
 
 class ManifestError(TableError):
@@ -75,7 +81,7 @@ def validate_manifest(
     manifest: pd.DataFrame, path: str | os.PathLike | None = None
 ) -> pd.DataFrame:
     """Check the manifest against manifest.schema.yaml and for ids listed twice; return it typed."""
-    manifest = _text(manifest, ["video_id", "source_name", "path", "label_name", "split"])
+    manifest = _text(manifest, TEXT_COLUMNS)
     with _as_manifest_error():
         manifest = validate_rows(manifest, "manifest", path, "manifest")
     return _check_manifest(manifest, path)
