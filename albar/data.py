@@ -1,9 +1,9 @@
 """Clips for training and prediction, read through the benchmark's file contract only.
 
 `albar` never imports the benchmark's internals: it reads `manifest.csv` and `items.csv` (columns as
-in docs/contracts.md) through `benchmark.table_files`, the contract's one table reader, decodes pixels with the public `benchmark.video` readers and takes
-its test clip from the public `benchmark.clips.test_clip_indices`, the one rule the benchmark freezes
-its SCUFO frame inside.
+in docs/contracts.md) through `benchmark.table_files`, the contract's one table reader, decodes
+pixels with the public `benchmark.video` readers and takes its test clip from the public
+`benchmark.clips.test_clip_indices`, the one rule the benchmark freezes its SCUFO frame inside.
 
 Clip sampling follows the paper: T frames at stride s from a random start for training (stride 1
 when the video is too short for stride s, the last frame repeated when it is shorter than T), and
