@@ -211,7 +211,7 @@ def _validate_columns(
         elif kind == "string":
             bad = ~values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
             problem = "must be text"
-            text = values.where(~bad, "")
+            text = values.where(~bad, "").astype(str)  # (an empty column may have any dtype)
             if "pattern" in spec:
                 bad |= ~text.str.match(spec["pattern"]).to_numpy(dtype=bool)
                 problem += f" matching {spec['pattern']}"
