@@ -1,9 +1,9 @@
 """Clips for training and prediction, read through the benchmark's file contract only.
 
 `albar` never imports the benchmark's internals: it reads `manifest.csv` and `items.csv` (columns as
-in docs/contracts.md) with pandas, decodes pixels with the public `benchmark.video` readers and takes
-its test clip from the public `benchmark.clips.test_clip_indices`, the one rule the benchmark freezes
-its SCUFO frame inside.
+in docs/contracts.md) through `benchmark.table_files`, the contract's one table reader, decodes
+pixels with the public `benchmark.video` readers and takes its test clip from the public
+`benchmark.clips.test_clip_indices`, the one rule the benchmark freezes its SCUFO frame inside.
 
 Clip sampling follows the paper: T frames at stride s from a random start for training (stride 1
 when the video is too short for stride s, the last frame repeated when it is shorter than T), and
@@ -33,10 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.clips import test_clip_indices
-from benchmark.table_files import read_items
+from benchmark.table_files import TableError, read_items, read_table
 from benchmark.video import read_image, read_video
 
-MANIFEST_COLUMNS = ("video_id", "path", "label", "split", "num_frames")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -77,12 +76,7 @@ def read_manifest_entries(
 ) -> list[VideoEntry]:
     """The videos of one split of manifest.csv; `path` is relative to the manifest's folder."""
     manifest_path = Path(manifest_path)
-    if not manifest_path.exists():
-        raise DataError(f"{manifest_path}: manifest not found; run the ingest stage first")
-    frame = pd.read_csv(manifest_path, dtype={"video_id": str, "path": str}, keep_default_na=False)
-    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{manifest_path}: lacks columns {missing}")
+    frame = _read_manifest(manifest_path)
     rows = frame[frame["split"] == split]
     no_path = rows.loc[rows["path"] == "", "video_id"].tolist()
     if no_path:
@@ -108,9 +102,16 @@ def _video_path(path: str, manifest_path: Path, root: str | os.PathLike | None) 
     return beside if beside.exists() else given
 
 
+def _read_manifest(manifest_path: str | os.PathLike) -> pd.DataFrame:
+    """manifest.csv through its schema (benchmark.table_files), errors as DataError."""
+    try:
+        return read_table("manifest", manifest_path, "run the ingest stage first")
+    except TableError as error:
+        raise DataError(str(error)) from None
+
+
 def manifest_num_classes(manifest_path: str | os.PathLike) -> int:
-    frame = pd.read_csv(manifest_path, usecols=["label"])
-    return int(frame["label"].max()) + 1
+    return int(_read_manifest(manifest_path)["label"].max()) + 1
 
 
 def read_item_entries(

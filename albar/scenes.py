@@ -26,8 +26,7 @@ import pandas as pd
 import torch
 
 from albar.data import DataError, FrameReader, read_manifest_entries
-from benchmark.atomic import write_csv_atomic
-from benchmark.table_files import validate_rows
+from benchmark.table_files import read_table, validate_rows, write_table
 
 SCENE_SOURCES = ("planted", "places365")
 PLACES365_CLASSES = 365
@@ -37,6 +36,10 @@ PLACES365_ARCHS = ("resnet18", "resnet50")
 def validate_scene_labels(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
     """Check a scene-label table against its schema (and unique video ids); return it typed."""
     frame = validate_rows(frame, "scene_labels", path, "scene labels")
+    return _unique_typed(frame, path)
+
+
+def _unique_typed(frame: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
     duplicated = sorted(set(frame.loc[frame["video_id"].duplicated(), "video_id"]))
     if duplicated:
         raise DataError(f"{path}: videos listed twice: {duplicated[:5]}; rebuild the scene labels")
@@ -47,8 +50,10 @@ def validate_scene_labels(frame: pd.DataFrame, path: str | os.PathLike) -> pd.Da
 
 def write_scene_labels(path: str | os.PathLike, frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values("video_id", kind="stable").reset_index(drop=True)
+    # Typed first (scene as int64), so the file holds "3", never "3.0"; write_table checks the
+    # rows again (a few thousand rows: cheap) and writes atomically.
     frame = validate_scene_labels(frame, path)
-    write_csv_atomic(path, frame)  # validated above, with the duplicate check
+    write_table("scene_labels", path, frame)
     return frame
 
 
@@ -56,8 +61,8 @@ def read_scene_labels(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: scene labels not found; build them with python -m albar.scenes")
-    frame = pd.read_csv(path, dtype={"video_id": str, "scene_name": str}, keep_default_na=False)
-    return validate_scene_labels(frame, path)
+    frame = read_table("scene_labels", path, "build them with python -m albar.scenes")
+    return _unique_typed(frame, path)
 
 
 def scene_count(frame: pd.DataFrame) -> int:

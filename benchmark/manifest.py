@@ -1,40 +1,44 @@
 """The canonical manifest, boxes table and skip records (docs/contracts.md "manifest.csv", "boxes.parquet").
 
 Every adapter produces these two tables; every later stage reads them through `read_manifest` /
-`read_boxes`, which validate columns, types and ids so a malformed file fails at the boundary with a
-message naming it, not three stages later.
+`read_boxes`. Their columns, types and ranges are `manifest.schema.yaml` / `boxes.schema.yaml`,
+checked (column-wise) and written atomically by `benchmark.table_files`; this module adds what a
+row schema cannot say (each video once, a box with area, of a known video and frame, clipping), so
+a malformed file fails at the boundary with a message naming it, not three stages later.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmark.atomic import atomic_path, write_csv_atomic
-from benchmark.ids import VIDEO_ID_PATTERN
+from benchmark.table_files import (
+    TableError,
+    read_table,
+    table_schema,
+    validate_rows,
+    write_table,
+)
 
-MANIFEST_COLUMNS = [
-    "video_id",
-    "source_name",
-    "path",
-    "label",
-    "label_name",
-    "split",
-    "num_frames",
-    "fps",
-    "width",
-    "height",
-]
-BOX_COLUMNS = ["video_id", "frame", "actor", "x1", "y1", "x2", "y2"]
 SKIPPED_COLUMNS = ["video_id", "mask_source", "stage", "reason"]
-SPLITS = ("train", "val", "test")
+SPLITS = tuple(table_schema("manifest")["properties"]["split"]["enum"])
+COORDS = ["x1", "y1", "x2", "y2"]
+# The manifest's text columns (type string, or an enum of names), from its schema.
+TEXT_COLUMNS = [
+    column
+    for column, spec in table_schema("manifest")["properties"].items()
+    if spec.get("type", "string") == "string"
+]
 
 
-class ManifestError(ValueError):
+class ManifestError(TableError):
     """A manifest / boxes / skipped table is malformed; the message names the file and rows."""
 
 
@@ -42,59 +46,57 @@ def _where(path: str | os.PathLike | None) -> str:
     return f"{path}: " if path is not None else ""
 
 
-def validate_manifest(
-    manifest: pd.DataFrame, path: str | os.PathLike | None = None
-) -> pd.DataFrame:
-    """Check columns, id syntax, uniqueness, splits and numeric ranges; return a typed copy."""
-    where = _where(path)
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise ManifestError(f"{where}manifest lacks columns {missing}")
-    manifest = manifest[MANIFEST_COLUMNS].copy()
-    manifest["path"] = manifest["path"].fillna("").astype(str)
-    for column in ("video_id", "source_name", "label_name", "split"):
-        manifest[column] = manifest[column].astype(str)
-    bad_ids = manifest.loc[~manifest["video_id"].str.match(VIDEO_ID_PATTERN.pattern), "video_id"]
-    if len(bad_ids):
-        raise ManifestError(
-            f"{where}invalid video_id(s) {bad_ids.tolist()[:5]}: use [A-Za-z0-9_.-]"
-        )
+@contextlib.contextmanager
+def _as_manifest_error() -> Iterator[None]:
+    """table_files' errors as ManifestError, which the stages catch (e.g. to skip a video)."""
+    try:
+        yield
+    except ManifestError:
+        raise
+    except TableError as error:
+        raise ManifestError(str(error)) from None
+
+
+def _text(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Adapters may give names as numbers and empty paths as NaN: the file holds them as text."""
+    frame = frame.copy()
+    for column in columns:
+        if column in frame.columns:
+            values = frame[column].fillna("") if column == "path" else frame[column]
+            frame[column] = values.astype(str)
+    return frame
+
+
+def _check_manifest(manifest: pd.DataFrame, path: str | os.PathLike | None) -> pd.DataFrame:
     duplicated = manifest.loc[manifest["video_id"].duplicated(), "video_id"]
     if len(duplicated):
-        raise ManifestError(f"{where}duplicate video_id(s) {sorted(set(duplicated))[:5]}")
-    bad_split = manifest.loc[~manifest["split"].isin(SPLITS), "video_id"]
-    if len(bad_split):
         raise ManifestError(
-            f"{where}split must be one of {SPLITS}; bad rows: {bad_split.tolist()[:5]}"
+            f"{_where(path)}duplicate video_id(s) {sorted(set(duplicated))[:5]}; each video is "
+            "listed once (fix the adapter's video list)"
         )
-    for column in ("label", "num_frames", "width", "height"):
-        values = pd.to_numeric(manifest[column], errors="coerce")
-        if values.isna().any() or (values < 0).any() or (values != values.round()).any():
-            bad = manifest.loc[values.isna() | (values < 0), "video_id"].tolist()[:5]
-            raise ManifestError(
-                f"{where}column {column!r} must hold non-negative integers; see {bad}"
-            )
-        manifest[column] = values.astype(np.int64)
-    manifest["fps"] = pd.to_numeric(manifest["fps"], errors="coerce")
-    if manifest["fps"].isna().any() or (manifest["fps"] <= 0).any():
-        raise ManifestError(f"{where}column 'fps' must be positive numbers")
     return manifest.reset_index(drop=True)
 
 
+def validate_manifest(
+    manifest: pd.DataFrame, path: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """Check the manifest against manifest.schema.yaml and for ids listed twice; return it typed."""
+    manifest = _text(manifest, TEXT_COLUMNS)
+    with _as_manifest_error():
+        manifest = validate_rows(manifest, "manifest", path, "manifest")
+    return _check_manifest(manifest, path)
+
+
 def write_manifest(path: str | os.PathLike, manifest: pd.DataFrame) -> pd.DataFrame:
-    manifest = validate_manifest(manifest)
-    write_csv_atomic(path, manifest)
-    return manifest
+    manifest = validate_manifest(manifest, path)
+    with _as_manifest_error():
+        return write_table("manifest", path, manifest)
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"{path}: manifest not found; run the ingest stage first")
-    frame = pd.read_csv(
-        path, dtype={"video_id": str, "source_name": str, "path": str}, keep_default_na=False
-    )
-    return validate_manifest(frame, path)
+    with _as_manifest_error():
+        manifest = read_table("manifest", path, "run the ingest stage first")
+    return _check_manifest(manifest, path)
 
 
 def validate_boxes(
@@ -102,23 +104,16 @@ def validate_boxes(
     manifest: pd.DataFrame | None = None,
     path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Check a boxes table; with a manifest, also that every box names a known video and frame."""
+    """Check a boxes table against boxes.schema.yaml and for boxes without area; with a manifest,
+    also that every box names a known video and frame. Returns it typed and sorted."""
     where = _where(path)
-    missing = [c for c in BOX_COLUMNS if c not in boxes.columns]
-    if missing:
-        raise ManifestError(f"{where}boxes lack columns {missing}")
-    boxes = boxes[BOX_COLUMNS].copy()
-    boxes["video_id"] = boxes["video_id"].astype(str)
-    for column in ("frame", "actor"):
-        boxes[column] = pd.to_numeric(boxes[column], errors="raise").astype(np.int64)
-    coords = boxes[["x1", "y1", "x2", "y2"]].astype(np.float64)
-    if not np.isfinite(coords.to_numpy()).all():
-        raise ManifestError(f"{where}boxes contain NaN or infinite coordinates")
+    boxes = _text(boxes, ["video_id"])
+    with _as_manifest_error():
+        boxes = validate_rows(boxes, "boxes", path, "boxes table")
+    boxes[COORDS] = boxes[COORDS].astype(np.float64)
+    coords = boxes[COORDS]
     if ((coords["x2"] <= coords["x1"]) | (coords["y2"] <= coords["y1"])).any():
         raise ManifestError(f"{where}boxes with zero or negative area")
-    boxes[["x1", "y1", "x2", "y2"]] = coords
-    if (boxes["frame"] < 0).any():
-        raise ManifestError(f"{where}negative frame indices in boxes")
     if manifest is not None:
         known = manifest.set_index("video_id")["num_frames"]
         unknown = sorted(set(boxes["video_id"]) - set(known.index))
@@ -133,20 +128,19 @@ def validate_boxes(
 
 def write_boxes(path: str | os.PathLike, boxes: pd.DataFrame, annotation_source: str) -> None:
     """Write boxes.parquet atomically with its `annotation_source` sidecar (`boxes.json`)."""
-    boxes = validate_boxes(boxes)
+    boxes = validate_boxes(boxes, path=path)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        boxes.to_parquet(tmp, index=False)
+    with _as_manifest_error():
+        write_table("boxes", path, boxes)
     sidecar = {"annotation_source": annotation_source, "rows": len(boxes)}
     with atomic_path(path.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
 def read_boxes(path: str | os.PathLike, manifest: pd.DataFrame | None = None) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"{path}: boxes table not found; run the ingest stage first")
-    return validate_boxes(pd.read_parquet(path), manifest, path)
+    with _as_manifest_error():
+        boxes = read_table("boxes", path, "run the ingest stage first")
+    return validate_boxes(boxes, manifest, path)
 
 
 def clip_boxes(boxes: pd.DataFrame, manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -29,6 +29,7 @@ from benchmark.manifest import clip_boxes, read_boxes, read_manifest
 from benchmark.review.__main__ import main as review_main
 from benchmark.review.decisions import decisions_path
 from benchmark.review.gallery import (
+    QC_COLUMNS,
     GallerySettings,
     build_gallery,
     preview_frame_indices,
@@ -154,6 +155,36 @@ def test_build_is_incremental_and_writes_report_pieces(review_config) -> None:
     assert Image.open(out / "sample_previews.jpg").size[1] >= 96
     page = (out / "index.html").read_text()
     assert "</script>" in page and '"tracker":"grabcut"' in page
+
+
+def test_gallery_qc_figures_are_the_qc_csv_cells_rounded(review_config) -> None:
+    """The gallery reads qc.csv through read_qc (typed cells) but shows exactly what the file
+    says: each figure is the CSV text as a float rounded to 4 places, an empty cell null."""
+    config, root = review_config
+    _build(config)
+    results = root / "results/synthetic"
+    page = (results / "review/grabcut/index.html").read_text()
+    payload = page.split('<script id="review-data" type="application/json">', 1)[1]
+    data = json.loads(payload.split("</script>", 1)[0])
+    assert data["qc_columns"] == list(QC_COLUMNS)
+    checked = 0
+    for source in ("grabcut", "truth", "box_first"):
+        with open(results / "masks" / source / "qc.csv", newline="") as handle:
+            rows = {row["video_id"]: row for row in csv.DictReader(handle)}
+        for card in data["videos"]:
+            expected = [
+                round(float(rows[card["id"]][c]), 4) if rows[card["id"]][c] != "" else None
+                for c in QC_COLUMNS
+            ]
+            assert card["qc"][source] == expected, (source, card["id"])
+            checked += 1
+        if source == "grabcut":
+            assert [card["sha"] for card in data["videos"]] == [
+                rows[card["id"]]["mask_sha256"] for card in data["videos"]
+            ]
+    assert checked == 18
+    # box_first has no score, truth none either: their mean_score cells are empty, shown as null
+    assert {card["qc"]["box_first"][3] for card in data["videos"]} == {None}
 
 
 def test_gallery_files_hold_no_input_mtimes(review_config, tmp_path) -> None:

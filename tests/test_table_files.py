@@ -136,6 +136,131 @@ def test_prediction_writer_keeps_the_bytes_albar_writes(tmp_path):
     assert back["static_max_prob"].tolist() == [0.7, 0.6]
 
 
+def manifest_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "video_id": ["v0", "v1", "v2"],
+            "source_name": ["Run/v_Run_g01", "Jump/v 1", "12"],
+            "path": ["videos/v0.avi", "", "videos/v2.avi"],
+            "label": [0, 3, 1],
+            "label_name": ["Run", "Jump", "Sit"],
+            "split": ["train", "val", "test"],
+            "num_frames": [120, 5, 64],
+            "fps": [25.0, 29.97, 30.0],
+            "width": [320, 320, 400],
+            "height": [240, 240, 300],
+        }
+    )
+
+
+def boxes_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "video_id": ["v0", "v0", "v2"],
+            "frame": np.array([0, 0, 63], dtype=np.int64),
+            "actor": np.array([0, 1, 0], dtype=np.int64),
+            "x1": [1.5, 10.0, 0.0],
+            "y1": [2.0, 20.0, 0.0],
+            "x2": [30.25, 40.0, 400.0],
+            "y2": [50.0, 60.0, 300.0],
+        }
+    )
+
+
+def test_manifest_and_boxes_round_trip_to_the_same_bytes(tmp_path):
+    manifest = manifest_frame()
+    path = tmp_path / "manifest.csv"
+    written = write_table("manifest", path, manifest)
+    assert path.read_bytes() == manifest.to_csv(index=False, lineterminator="\n").encode()
+    back = read_table("manifest", path, "run ingest")
+    # CSV cells come back typed from the schema: integers int64, fps float, the rest text
+    assert back["label"].dtype == np.int64 and back["fps"].dtype == np.float64
+    assert back["path"].tolist() == ["videos/v0.avi", "", "videos/v2.avi"]
+    assert back["source_name"].tolist() == ["Run/v_Run_g01", "Jump/v 1", "12"]
+    assert back.equals(written)
+    write_table("manifest", tmp_path / "again.csv", back)
+    assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
+
+    boxes = boxes_frame()
+    path = tmp_path / "boxes.parquet"
+    write_table("boxes", path, boxes)
+    back = read_table("boxes", path, "run ingest")
+    assert list(back.columns) == table_columns("boxes")
+    assert back.equals(boxes)
+    write_table("boxes", tmp_path / "again.parquet", back)
+    assert (tmp_path / "again.parquet").read_bytes() == path.read_bytes()
+
+
+def test_the_manifest_and_boxes_schemas_describe_every_column_in_order():
+    for name, fmt in (("manifest", "csv"), ("boxes", "parquet")):
+        schema = table_schema(name)
+        assert table_files.table_format(name) == fmt
+        assert list(schema["properties"]) == table_columns(name) == schema["required"]
+        assert all(spec.get("description") for spec in schema["properties"].values())
+        assert schema["x-validate"] == "columns"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [
+        ("video_id", "b c", "matching"),
+        ("split", "holdout", "one of ['train', 'val', 'test']"),
+        ("label", "-1", ">= 0"),
+        ("num_frames", "2.5", "finite integer"),
+        ("fps", "0", "> 0"),
+        ("width", "", "finite integer"),
+    ],
+)
+def test_a_bad_manifest_row_names_the_file_the_row_and_the_column(tmp_path, column, value, text):
+    path = _bad_csv(tmp_path, manifest_frame(), column, value)
+    with pytest.raises(TableError) as caught:
+        read_table("manifest", path, "run ingest")
+    ident = "(video_id b c)" if column == "video_id" else "(video_id v1)"
+    one_line(caught.value, str(path), "manifest table row 3", ident, f"{column}: ", text)
+    one_line(caught.value, TABLES["manifest"], "(rows breaking it: 1)")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [
+        ("x1", np.nan, "finite number"),
+        ("y2", np.inf, "finite number"),
+        ("frame", -1, ">= 0"),
+        ("video_id", "a/b", "matching"),
+    ],
+)
+def test_a_bad_boxes_row_names_the_file_the_row_and_the_column(tmp_path, column, value, text):
+    bad = boxes_frame()
+    bad[column] = bad[column].astype(object if column == "video_id" else bad[column].dtype)
+    bad.loc[1, column] = value
+    with pytest.raises(TableError) as caught:
+        write_table("boxes", tmp_path / "boxes.parquet", bad)
+    one_line(
+        caught.value, str(tmp_path / "boxes.parquet"), "boxes table row 2", f"{column}: ", text
+    )
+    assert not (tmp_path / "boxes.parquet").exists()
+
+
+def test_column_wise_checks_see_every_row_of_a_large_table():
+    """The vectorised check is not a sample: the one bad box among 160,000 is found and named."""
+    n = 160_000
+    boxes = pd.DataFrame(
+        {
+            "video_id": [f"v{i // 40}" for i in range(n)],
+            "frame": np.arange(n, dtype=np.int64) % 40,
+            "actor": np.zeros(n, dtype=np.int64),
+            "x1": np.zeros(n),
+            "y1": np.zeros(n),
+            "x2": np.full(n, 10.0),
+            "y2": np.full(n, 10.0),
+        }
+    )
+    assert table_files.validate_rows(boxes, "boxes", "boxes.parquet").equals(boxes)
+    boxes.loc[n - 7, "frame"] = -4
+    with pytest.raises(TableError, match=f"boxes table row {n - 6} \\(video_id v3999\\): frame"):
+        table_files.validate_rows(boxes, "boxes", "boxes.parquet")
+
+
 # --- bad rows -----------------------------------------------------------------------------------
 
 
@@ -256,8 +381,9 @@ def _table_column_sets() -> dict[str, set[str]]:
 
 def guard_problems(paths: list[Path], root: Path) -> list[str]:
     """Where a module outside benchmark/table_files.py names a table schema file in code, defines
-    `validate_rows` / `_schema`, builds a jsonschema validator, or spells out four or more columns
-    of a schema'd table (its key column among them) as a list / tuple literal."""
+    `validate_rows` / `_schema`, builds a jsonschema validator, reads or writes parquet (boxes is
+    the contract's one parquet table), or spells out four or more columns of a schema'd table (its
+    key column among them: manifest and boxes included) as a list / tuple literal."""
     schema_files = {f"{name}.schema.yaml" for name in TABLES}
     columns = _table_column_sets()
     problems = []
@@ -280,6 +406,8 @@ def guard_problems(paths: list[Path], root: Path) -> list[str]:
                 and path.name != "config.py"
             ):
                 problems.append(f"{where}:{node.lineno}: builds its own jsonschema validator")
+            if isinstance(node, ast.Attribute) and node.attr in ("read_parquet", "to_parquet"):
+                problems.append(f"{where}:{node.lineno}: reads or writes parquet itself")
             if isinstance(node, (ast.List, ast.Tuple)) and len(node.elts) >= 4:
                 values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
                 if len(values) == len(node.elts) and all(isinstance(v, str) for v in values):
@@ -321,6 +449,8 @@ import jsonschema
 import yaml
 
 ITEM_COLUMNS = ("item_id", "video_id", "protocol", "label", "frames", "path")
+MANIFEST_COLUMNS = ["video_id", "path", "label", "split", "num_frames"]
+BOX_COLUMNS = ["video_id", "frame", "actor", "x1", "y1", "x2", "y2"]
 
 
 def _schema():
@@ -328,12 +458,19 @@ def _schema():
 
 
 VALIDATOR = jsonschema.Draft202012Validator(_schema())
+
+
+def boxes(path):
+    return pd.read_parquet(path)
 '''
     )
     problems = guard_problems([module], tmp_path)
     assert sorted(p.split(": ", 1)[1] for p in problems) == [
         "builds its own jsonschema validator",
         "defines _schema",
+        "lists columns of the boxes table",
         "lists columns of the items table",
+        "lists columns of the manifest table",
         "names items.schema.yaml",
+        "reads or writes parquet itself",
     ]

@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from benchmark.datasets import IngestResult
 from benchmark.ids import IdCollisionError, stable_digest, unique_video_ids
-from benchmark.manifest import BOX_COLUMNS, MANIFEST_COLUMNS, SPLITS
+from benchmark.manifest import SPLITS
+from benchmark.table_files import table_columns
 from benchmark.video import VideoReadError, decoded_frame_count, video_info
 
 STAGE = "ingest"
@@ -195,7 +196,7 @@ def check_boxes(
     (video_id, frame, actor), and counts for the ingest log. Vectorised: the real UCF101-24 test set
     is 170k boxes.
     """
-    boxes = boxes[BOX_COLUMNS].reset_index(drop=True)
+    boxes = boxes[table_columns("boxes")].reset_index(drop=True)
     sizes = manifest.set_index("video_id")[["num_frames", "width", "height"]]
     unknown = ~boxes["video_id"].isin(sizes.index)
     for video_id in pd.unique(boxes.loc[unknown, "video_id"]):
@@ -259,7 +260,7 @@ def check_boxes(
 
 
 def manifest_frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    return pd.DataFrame(rows, columns=table_columns("manifest"))
 
 
 def empty_boxes() -> pd.DataFrame:

@@ -44,6 +44,7 @@ from benchmark.masks import (
     write_actor_masks,
     write_shard_indexes,
 )
+from benchmark.table_files import table_columns
 from benchmark.video import write_video
 
 MOTIONS = ("rise", "fall", "sway", "pulse", "spin", "orbit")
@@ -450,7 +451,7 @@ def ingest(
     )
     boxes = pd.DataFrame(
         [(w["video_id"], *box) for w in written for box in w["boxes"]],
-        columns=["video_id", "frame", "actor", "x1", "y1", "x2", "y2"],
+        columns=table_columns("boxes"),
     )
     truth = {w["video_id"]: w["truth_sha"] for w in written}
     write_shard_indexes(out / "masks", "truth", truth, n_shards)

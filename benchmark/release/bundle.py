@@ -33,7 +33,7 @@ import yaml
 from benchmark.backgrounds import read_backgrounds_table
 from benchmark.config import results_dir
 from benchmark.layout import ItemSet, config_item_sets, results_layout
-from benchmark.manifest import read_manifest
+from benchmark.manifest import read_manifest, write_manifest
 from benchmark.masks import mask_path
 from benchmark.release import FORMAT_VERSION
 from benchmark.release.files import (
@@ -207,8 +207,7 @@ def _test_manifest(results: Path, out: Path) -> pd.DataFrame:
     manifest = read_manifest(results / "manifest.csv")
     test = manifest[manifest["split"] == "test"].copy()
     test["path"] = ""  # the original videos are not part of a bundle
-    _write_csv(out / "manifest.csv", test)
-    return test
+    return write_manifest(out / "manifest.csv", test)
 
 
 def _class_counts(tables: dict, manifest: pd.DataFrame, variant: str) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.manifest import read_boxes, read_manifest
 from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.review.decisions import read_decisions
+from benchmark.table_files import read_qc
 from benchmark.video import VideoReadError, read_video
 
 # qc.csv's numeric columns (docs/contracts.md) and which end is "worst" when sorting worst-first:
@@ -206,19 +207,18 @@ def _render_job(job: _Job, settings: GallerySettings, previews: Path) -> dict[st
 def _numbers(row: pd.Series | None) -> list[float | None]:
     if row is None:
         return [None] * len(QC_COLUMNS)
+    # read_qc types the cells (integers, floats, NaN for empty); each figure goes into the page
+    # as a float rounded to 4 places, or null, whatever type its column has.
     values = []
     for column in QC_COLUMNS:
-        value = pd.to_numeric(row.get(column, None), errors="coerce")
+        value = row.get(column, None)
         values.append(None if value is None or pd.isna(value) else round(float(value), 4))
     return values
 
 
 def _read_qc_optional(path: Path) -> pd.DataFrame | None:
-    if not path.exists():
-        return None
-    return pd.read_csv(
-        path, dtype={"video_id": str, "mask_sha256": str, "flags": str}, keep_default_na=False
-    )
+    """A mask source's qc.csv through its schema (`read_qc`: empty figures NaN), or None."""
+    return read_qc(path) if path.exists() else None
 
 
 def build_gallery(
