@@ -15,7 +15,7 @@ import pytest
 from benchmark.composite.collect import collect_items
 from benchmark.composite.protocols import run_scuba_shard
 from benchmark.config import results_dir
-from benchmark.layout import ItemSet
+from benchmark.layout import ItemSet, ResultsLayout
 from benchmark.video import read_video
 from tests.test_composite_assembly import build_backgrounds, build_inputs, run_assembly
 
@@ -49,6 +49,11 @@ def test_rebuild_with_other_shards_and_cores_gives_identical_items(tmp_path):
 
     # Same config, one shard, built by Snakemake in fresh processes with 2 cores.
     rebuilt = build_inputs(tmp_path / "b", n_shards=1, sources=stripe_only)
+    # This workflow has no masks stage: Confl-FG's jobs wait on each variant's QC skip list, so
+    # write it as QC does when it skips nothing.
+    skipped = ResultsLayout(results_dir(rebuilt)).mask_skipped("truth")
+    skipped.parent.mkdir(parents=True, exist_ok=True)
+    skipped.write_text("video_id,mask_source,stage,reason\n")
     workdir = tmp_path / "wf"
     workdir.mkdir()
     (workdir / "Snakefile").write_text(SNAKEFILE.format(root=PROJECT))
