@@ -75,6 +75,10 @@ def scratch(tmp_path_factory, wheel) -> dict:
         capture_output=True,
         text=True,
         timeout=600,
+        # Not from the checkout: pip re-runs under the scratch python, whose sys.path then starts
+        # with the cwd, and a checkout's albar_bench.egg-info (left by an editable install) would
+        # read as "already installed" and skip the wheel.
+        cwd=root,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     # Nothing of the checkout may leak in: no PYTHONPATH, and the commands run elsewhere.
