@@ -138,10 +138,14 @@ def _frame_number(value: object, path: Path, name: str, what: str) -> int:
     return number
 
 
-def read_pyannot(path: Path, wanted: dict[str, str]) -> VideoAnnotations:
+def read_pyannot(
+    path: Path, wanted: dict[str, str], data: object | None = None
+) -> VideoAnnotations:
     """Flatten `pyannot.pkl` for the `wanted` videos (source name -> video_id):
-    (x, y, w, h) -> (x, y, x + w, y + h), frames sf..ef-1."""
-    data = load_pickle(path)
+    (x, y, w, h) -> (x, y, x + w, y + h), frames sf..ef-1. `data`: the file already loaded (a
+    caller that also lists its videos loads it once); `path` then only names it in errors."""
+    if data is None:
+        data = load_pickle(path)
     if not isinstance(data, dict):
         raise IngestError(
             f"{path}: expected a dict of videos, got {type(data).__name__}; is this pyannot.pkl?"

@@ -288,10 +288,13 @@ def _init_worker() -> None:
 # Ingest
 
 
-def read_tubes(box_file: Path, names: list[str]) -> dict[str, VideoTubes]:
-    """Each named video's frame count and clipped boxes from a pyannot box file."""
+def read_tubes(
+    box_file: Path, names: list[str], data: object | None = None
+) -> dict[str, VideoTubes]:
+    """Each named video's frame count and clipped boxes from a pyannot box file (`data`: the file
+    already loaded, as `read_pyannot` takes it)."""
     wanted = {name: name for name in names}
-    annotations = read_pyannot(box_file, wanted)
+    annotations = read_pyannot(box_file, wanted, data)
     missing = [name for name in names if name not in annotations.num_frames]
     if missing:
         raise IngestError(
@@ -339,8 +342,8 @@ def ingest(
     if not isinstance(everything, dict):
         raise IngestError(f"{box_file}: expected a dict of videos; is this pyannot.pkl?")
     test = read_split_list(test_file, with_labels=False)
-    train = sorted(str(name) for name in everything if str(name) not in set(test))
-    del everything
+    in_test = set(test)
+    train = sorted(str(name) for name in everything if str(name) not in in_test)
     names = train + test
     unknown = sorted({name.split("/")[0] for name in names} - set(CLASS_LABEL))
     if unknown:
@@ -365,7 +368,8 @@ def ingest(
     ]
     manifest = hold_out_validation(manifest_frame(rows), params.val_fraction, seed)
     manifest = manifest[manifest["split"].isin(params.splits)].reset_index(drop=True)
-    tubes = read_tubes(box_file, manifest["source_name"].tolist())
+    tubes = read_tubes(box_file, manifest["source_name"].tolist(), everything)
+    del everything
     if params.slice:
         # The slice is of test videos only (the benchmarks are built from them).
         test_names = manifest.loc[manifest["split"] == "test", "source_name"]
