@@ -19,6 +19,7 @@ from albar.methods.stillmix import build_frame_bank
 from albar.runs import (
     RunConfigError,
     bank_relpath,
+    bank_seed,
     bank_settings,
     effective_training,
     find_run,
@@ -72,7 +73,13 @@ def main(argv=None) -> int:
         "--bank-json", help="{settings, num_classes} as JSON (what the rule passes)"
     )
     parser.add_argument("--run", help="with --config: a run whose method uses the StillMix bank")
-    parser.add_argument("--seed", type=int, required=True, help="training seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        required=True,
+        help="with --bank-json: the bank's seed; with --config: a training seed (the bank built "
+        "is the one it trains on: the run's bank.seed, or this seed when bank.seed is null)",
+    )
     parser.add_argument(
         "--manifest", help="manifest.csv (default: <results>/<dataset>/manifest.csv)"
     )
@@ -88,7 +95,7 @@ def main(argv=None) -> int:
             if args.manifest is None or args.out is None:
                 raise TrainingError("--bank-json needs --manifest and --out")
             job = json.loads(args.bank_json)
-            manifest, out = Path(args.manifest), Path(args.out)
+            manifest, out, seed = Path(args.manifest), Path(args.out), args.seed
         else:
             config = load_config(args.config)
             if not args.run:
@@ -99,6 +106,7 @@ def main(argv=None) -> int:
                     f"run {args.run!r} ({run['method']}) does not use a StillMix bank"
                 )
             job = bank_job(config, run)
+            seed = bank_seed(run, args.seed)
             base = results_dir(config)
             manifest = Path(args.manifest) if args.manifest else base / "manifest.csv"
             out = (
@@ -107,7 +115,7 @@ def main(argv=None) -> int:
         build_bank_file(
             settings=job["settings"],
             num_classes=job["num_classes"],
-            seed=args.seed,
+            seed=seed,
             manifest_path=manifest,
             out=out,
             device=args.device,

@@ -14,6 +14,8 @@ side resized to the crop size and three crops along the long side (StillMix), pr
 `static_max_prob` (max softmax probability) is filled for SCUFO rows only. Labels are never written:
 scoring reads them from items.csv / manifest.csv. A prediction set whose ids are not exactly the
 item list's (missing or duplicate ids) is an error naming them; nothing is written half-way.
+Several `--checkpoint`s with as many `--out` folders (the seeds of one run: the same test view)
+are scored in one pass, each item decoded and transformed once for all of them.
 """
 
 from __future__ import annotations
@@ -78,17 +80,27 @@ def check_prediction_ids(predicted: Sequence[str], expected: Iterable[str], wher
 
 @torch.inference_mode()
 def predict_probabilities(
-    model: nn.Module, dataset: EvalClips, batch_size: int, device: torch.device
-) -> np.ndarray:
-    """(N, K) softmax probabilities in the dataset's order, views averaged."""
-    model.eval()
+    model: nn.Module | Sequence[nn.Module],
+    dataset: EvalClips,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray | list[np.ndarray]:
+    """(N, K) softmax probabilities in the dataset's order, views averaged; with a list of models
+    (a run's seeds) one array per model, every batch decoded and transformed once for all of them.
+    Each model sees exactly the batches it would see alone, so its probabilities are the same."""
+    models = [model] if isinstance(model, nn.Module) else list(model)
+    for each in models:
+        each.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=0)
-    out = []
+    out: list[list[torch.Tensor]] = [[] for _ in models]
     for views, _, _ in loader:
         batch, n_views = views.shape[:2]
-        logits = model(views.flatten(0, 1).to(device)).float()
-        out.append(logits.softmax(1).view(batch, n_views, -1).mean(1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 0))
+        clips = views.flatten(0, 1).to(device)
+        for number, each in enumerate(models):
+            logits = each(clips).float()
+            out[number].append(logits.softmax(1).view(batch, n_views, -1).mean(1).cpu())
+    probs = [torch.cat(chunks).numpy() if chunks else np.zeros((0, 0)) for chunks in out]
+    return probs[0] if isinstance(model, nn.Module) else probs
 
 
 def prediction_frame(
@@ -132,25 +144,80 @@ def predict_run(
     With `clips_dir`, each set's frames come from its decoded test clips `<clips_dir>/<set>.npy`
     (`albar.clip_cache`, checked against the item list) instead of the videos: the same pixels, so
     the same files."""
-    started = time.perf_counter()
-    checkpoint_path, out_dir, results_dir = Path(checkpoint_path), Path(out_dir), Path(results_dir)
-    checkpoint = load_checkpoint(checkpoint_path)
-    model = model_from_checkpoint(checkpoint, checkpoint_path).to(device)
+    return predict_checkpoints(
+        checkpoint_paths=[checkpoint_path],
+        out_dirs=[out_dir],
+        manifest_path=manifest_path,
+        results_dir=results_dir,
+        items=items,
+        test_clip=test_clip,
+        device=device,
+        clips_dir=clips_dir,
+        log=log,
+    )[0]
+
+
+def _test_view(checkpoint: dict) -> dict:
+    """What decides a checkpoint's test input and batches: clip, transform, crops, batch size."""
     training = checkpoint["training"]
-    clip_cfg = checkpoint["test_clip"]
-    if test_clip is not None and dict(test_clip) != dict(clip_cfg):
+    return {
+        "test_clip": dict(checkpoint["test_clip"]),
+        "model": checkpoint["model_info"]["name"],
+        **{
+            key: training[key]
+            for key in ("crop_size", "resize", "test_crops", "predict_batch_size")
+        },
+    }
+
+
+def predict_checkpoints(
+    *,
+    checkpoint_paths: Sequence[str | Path],
+    out_dirs: Sequence[str | Path],
+    manifest_path: str | Path,
+    results_dir: str | Path,
+    items: Sequence[str | Path],
+    test_clip: dict | None = None,
+    device: str = "cpu",
+    clips_dir: str | Path | None = None,
+    log=print,
+) -> list[dict[str, Path]]:
+    """`predict_run` for several checkpoints of the same test view (the seeds of one run), each
+    item decoded and transformed once for all of them; one {set name: path} per checkpoint.
+    Every checkpoint's files are the ones `predict_run` writes for it alone."""
+    started = time.perf_counter()
+    if len(checkpoint_paths) != len(out_dirs) or not checkpoint_paths:
         raise TrainingError(
-            f"{checkpoint_path}: trained for test clip {clip_cfg}, the benchmark uses {test_clip}; "
-            "retrain the run"
+            f"{len(checkpoint_paths)} checkpoints for {len(out_dirs)} prediction folders; "
+            "pass one --out per --checkpoint"
         )
-    clip = ClipSettings(clip_cfg["frames"], clip_cfg["stride"])
-    aug = augmentation(training, model_spec(checkpoint["model_info"]["name"]))
-    crops, batch_size = training["test_crops"], training["predict_batch_size"]
+    results_dir = Path(results_dir)
+    models, view = [], None
+    for path in map(Path, checkpoint_paths):
+        checkpoint = load_checkpoint(path)
+        clip_cfg = checkpoint["test_clip"]
+        if test_clip is not None and dict(test_clip) != dict(clip_cfg):
+            raise TrainingError(
+                f"{path}: trained for test clip {clip_cfg}, the benchmark uses {test_clip}; "
+                "retrain the run"
+            )
+        if view is None:
+            view, first, training = _test_view(checkpoint), path, checkpoint["training"]
+            model_name = checkpoint["model_info"]["name"]
+        elif _test_view(checkpoint) != view:
+            raise TrainingError(
+                f"{path}: test view {_test_view(checkpoint)} differs from {first}'s {view}; "
+                "predict these checkpoints in separate jobs"
+            )
+        models.append(model_from_checkpoint(checkpoint, path).to(device))
+    clip = ClipSettings(view["test_clip"]["frames"], view["test_clip"]["stride"])
+    aug = augmentation(training, model_spec(model_name))
+    crops, batch_size = view["test_crops"], view["predict_batch_size"]
     reader = FrameReader(cache=False)
 
-    sets: list[tuple[str, Path, list[VideoEntry], Path]] = []
+    sets: list[tuple[str, ItemSet, list[VideoEntry], Path]] = []
     iid = read_manifest_entries(manifest_path, "test")
-    sets.append(("iid", out_dir / ItemSet(IID).prediction_name, iid, Path(manifest_path)))
+    sets.append(("iid", ItemSet(IID), iid, Path(manifest_path)))
     seen_names: dict[str, Path] = {}
     for items_path in items:
         entries, frame = read_item_entries(items_path, results_dir)
@@ -159,16 +226,9 @@ def predict_run(
         if name in seen_names:
             raise DataError(f"{items_path}: set {name} also comes from {seen_names[name]}")
         seen_names[name] = Path(items_path)
-        sets.append(
-            (
-                name,
-                out_dir / ItemSet(protocol, variant, source).prediction_name,
-                entries,
-                Path(items_path),
-            )
-        )
+        sets.append((name, ItemSet(protocol, variant, source), entries, Path(items_path)))
 
-    results: dict[str, pd.DataFrame] = {}
+    results: list[dict[str, pd.DataFrame]] = [{} for _ in models]
     total = 0
     for name, _, entries, source in sets:
         set_started = time.perf_counter()
@@ -182,21 +242,27 @@ def predict_run(
                 clip=clip,
             )
         probs = predict_probabilities(
-            model, EvalClips(entries, clip, aug, frames, crops), batch_size, torch.device(device)
+            models, EvalClips(entries, clip, aug, frames, crops), batch_size, torch.device(device)
         )
-        frame = prediction_frame([e.key for e in entries], probs, [e.static for e in entries])
-        check_prediction_ids(frame["item_id"].tolist(), [e.key for e in entries], name)
-        results[name] = frame
+        keys, static = [e.key for e in entries], [e.static for e in entries]
+        for number, model_probs in enumerate(probs):
+            frame = prediction_frame(keys, model_probs, static)
+            check_prediction_ids(frame["item_id"].tolist(), keys, name)
+            results[number][name] = frame
         total += len(entries)
         log(f"{name}: {len(entries)} items in {time.perf_counter() - set_started:.1f} s")
-    # written only once every set succeeded: no half-written prediction folder
-    written = {}
-    for name, path, _, _ in sets:
-        write_predictions(path, results[name])
-        written[name] = path
+    # written only once every set of every checkpoint succeeded: no half-written prediction folder
+    written: list[dict[str, Path]] = []
+    for out_dir, frames_of in zip(map(Path, out_dirs), results, strict=True):
+        paths = {}
+        for name, item_set, _, _ in sets:
+            paths[name] = out_dir / item_set.prediction_name
+            write_predictions(paths[name], frames_of[name])
+        written.append(paths)
     seconds = time.perf_counter() - started
     log(
-        f"predicted {total} items of {len(sets)} sets in {seconds:.1f} s ({total / seconds:.0f} items/s)"
+        f"predicted {total} items of {len(sets)} sets for {len(models)} checkpoint(s) in "
+        f"{seconds:.1f} s ({total * len(models) / seconds:.0f} item predictions/s)"
     )
     return written
 
@@ -209,7 +275,12 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_config_arguments(parser)
-    parser.add_argument("--checkpoint", required=True, help="runs/<run>/seed<k>/checkpoint.pt")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        help="runs/<run>/seed<k>/checkpoint.pt; several (a run's seeds): each item decoded once",
+    )
     parser.add_argument("--manifest", required=True, help="manifest.csv (its test split is IID)")
     parser.add_argument(
         "--results", required=True, help="results/<dataset>/ (item paths are relative to it)"
@@ -217,7 +288,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--items", nargs="*", default=[], help="items.csv files of the benchmark sets"
     )
-    parser.add_argument("--out", required=True, help="prediction folder (runs/<run>/seed<k>/pred)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        nargs="+",
+        help="prediction folder (runs/<run>/seed<k>/pred), one per --checkpoint",
+    )
     parser.add_argument(
         "--clips",
         help="folder of decoded test clips, <set>.npy per set (python -m albar.clip_cache); "
@@ -229,12 +305,12 @@ def main(argv=None) -> int:
     try:
         config = config_from_args(args)
         device = pick_device(config.get("training", {}).get("device", "auto")).type
-        predict_run(
-            checkpoint_path=args.checkpoint,
+        predict_checkpoints(
+            checkpoint_paths=args.checkpoint,
+            out_dirs=args.out,
             manifest_path=args.manifest,
             results_dir=args.results,
             items=args.items,
-            out_dir=args.out,
             test_clip=config["benchmark"]["test_clip"],
             device=device,
             clips_dir=args.clips,

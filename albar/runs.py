@@ -3,7 +3,8 @@
 A run is `{name, method, training: {overrides}, ...method params}` (benchmark/schemas/config/
 runs.schema.yaml fills the method's defaults). Its effective training settings are the shared
 `training` section with its own overrides; runs whose method uses the StillMix frame bank share
-one bank per (bank settings, crop size, seed), under runs/_stillmix_bank/<bank_hash>/seed<k>/.
+one bank per (bank settings, crop size, bank seed), under runs/_stillmix_bank/<bank_hash>/seed<k>/;
+by default every training seed of a run trains on the same bank (`bank.seed`, see `bank_seed`).
 """
 
 from __future__ import annotations
@@ -94,10 +95,18 @@ def bank_hash(settings: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def bank_relpath(config: dict, run: dict, seed: int) -> Path:
-    """_stillmix_bank/<bank_hash>/seed<k>/bank.pt, relative to the runs folder."""
+def bank_seed(run: dict, training_seed: int) -> int:
+    """The seed of the bank a training seed trains on: the run's `bank.seed` (one bank for every
+    training seed), or the training seed itself when that is null."""
+    seed = run["bank"]["seed"]
+    return training_seed if seed is None else seed
+
+
+def bank_relpath(config: dict, run: dict, training_seed: int) -> Path:
+    """_stillmix_bank/<bank_hash>/seed<k>/bank.pt, relative to the runs folder, of the bank the
+    training seed trains on (k: `bank_seed`)."""
     settings = bank_settings(run, effective_training(config, run)["crop_size"])
-    return layout_bank_relpath(bank_hash(settings), seed)
+    return layout_bank_relpath(bank_hash(settings), bank_seed(run, training_seed))
 
 
 # --- actor masks and scene labels of the training videos (ActorCutMix, SDN) -----------------------

@@ -276,7 +276,7 @@ def _planned_jobs(out: str) -> dict[str, int]:
 def test_a_changed_item_list_or_checkpoint_reruns_exactly_what_depends_on_it(tmp_path):
     """On the smoke DAG (two runs, two seeds each), every output present and up to date (`--touch`): a changed
     items.csv reruns the cache job and every run's prediction; a changed checkpoint reruns that
-    run's prediction only, and decodes nothing."""
+    run's prediction job (its seeds are scored in one) only, and decodes nothing."""
     config = {**SMOKE_CONFIG, "runs": SMOKE_CONFIG["runs"][:2]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     plan = _snakemake(tmp_path, "-n", "--forceall")
@@ -298,15 +298,15 @@ def test_a_changed_item_list_or_checkpoint_reruns_exactly_what_depends_on_it(tmp
     assert "reason: Updated input files: results/smoke/bench/truth/scuba-stripe/items.csv" in out
     assert _planned_jobs(out) == {
         "cache_test_clips": 1,
-        "predict_items": 4,  # 2 runs x 2 training seeds
+        "predict_seeds_0_1": 2,  # 2 runs, each job scoring its 2 training seeds
         "summarise_results": 1,
         "all": 1,
     }
     _snakemake(tmp_path, "--touch")
     (results / "runs/vanilla/seed0/checkpoint.pt").write_bytes(b"retrained")
     out = _snakemake(tmp_path, "-n")
-    assert "wildcards: run=vanilla, seed=0" in out and "run=stillmix" not in out
-    assert _planned_jobs(out) == {"predict_items": 1, "summarise_results": 1, "all": 1}
+    assert "wildcards: run=vanilla\n" in out and "run=stillmix" not in out
+    assert _planned_jobs(out) == {"predict_seeds_0_1": 1, "summarise_results": 1, "all": 1}
 
 
 def test_shared_test_clips_off_leaves_every_prediction_job_decoding_itself(tmp_path):
@@ -316,11 +316,87 @@ def test_shared_test_clips_off_leaves_every_prediction_job_decoding_itself(tmp_p
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     plan = _snakemake(tmp_path, "-n", "-p", "--forceall")
     assert "rule cache_test_clips:" not in plan and "runs/_test_clips" not in plan
-    assert plan.count("-m albar.predict ") == 2 and "--clips" not in plan  # one run, two seeds
+    # one run, its two seeds scored in one job
+    assert plan.count("-m albar.predict ") == 1 and "--clips" not in plan
+    assert "--checkpoint results/smoke/runs/vanilla/seed0/checkpoint.pt " in plan
     config["shared_test_clips"] = True
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     plan = _snakemake(tmp_path, "-n", "-p", "--forceall")
     assert (
-        "--clips results/smoke/runs/_test_clips --out results/smoke/runs/vanilla/seed0/pred" in plan
+        "--clips results/smoke/runs/_test_clips --out results/smoke/runs/vanilla/seed0/pred "
+        "results/smoke/runs/vanilla/seed1/pred" in plan
     )
     assert plan.count("python -m albar.clip_cache ") == 1
+
+
+@pytest.fixture(scope="module")
+def second_seed(trained):
+    """Seed 1 of the same run: a second checkpoint with the same test view."""
+    config, results, _, _ = trained
+    run = find_run(config, "vanilla")
+    out = results.parent / "run_seed1"
+    train_run(
+        run=run,
+        training=effective_training(config, run),
+        seed=1,
+        test_clip=config["benchmark"]["test_clip"],
+        manifest_path=results / "manifest.csv",
+        out_dir=out,
+        log=lambda _: None,
+    )
+    return out / "checkpoint.pt"
+
+
+def test_a_runs_seeds_scored_in_one_pass_write_each_seeds_own_files(trained, second_seed, tmp_path):
+    """predict_checkpoints (one job for a run's seeds) writes, per checkpoint, the bytes that
+    predict_run writes for it alone, from the videos and from the cache."""
+    from albar.predict import predict_checkpoints
+
+    torch.set_num_threads(1)
+    config, results, checkpoint, items = trained
+    _cache_all(config, results, items, tmp_path / "clips")
+    for clips_dir in (None, tmp_path / "clips"):
+        alone = [
+            _predict(config, results, path, items, tmp_path / f"alone{n}", clips_dir)
+            for n, path in enumerate((checkpoint, second_seed))
+        ]
+        together = predict_checkpoints(
+            checkpoint_paths=[checkpoint, second_seed],
+            out_dirs=[tmp_path / "together0", tmp_path / "together1"],
+            manifest_path=results / "manifest.csv",
+            results_dir=results,
+            items=list(items.values()),
+            test_clip=config["benchmark"]["test_clip"],
+            clips_dir=clips_dir,
+            log=lambda _: None,
+        )
+        for one, both in zip(alone, together, strict=True):
+            assert sorted(one) == sorted(both)
+            for name in one:
+                assert one[name].read_bytes() == both[name].read_bytes(), name
+        # the two seeds are different models: their files differ
+        assert alone[0]["iid"].read_bytes() != alone[1]["iid"].read_bytes()
+
+
+def test_checkpoints_of_different_test_views_are_not_scored_together(
+    trained, second_seed, tmp_path
+):
+    from albar.checkpoint import load_checkpoint
+    from albar.predict import predict_checkpoints
+    from albar.train import TrainingError
+    from benchmark.safe_torch import save_torch_file
+
+    config, results, checkpoint, items = trained
+    other = load_checkpoint(second_seed)
+    other["training"] = {**other["training"], "resize": other["training"]["resize"] + 4}
+    save_torch_file(other, tmp_path / "other.pt")
+    with pytest.raises(TrainingError, match="other.pt: test view .* predict these checkpoints"):
+        predict_checkpoints(
+            checkpoint_paths=[checkpoint, tmp_path / "other.pt"],
+            out_dirs=[tmp_path / "a", tmp_path / "b"],
+            manifest_path=results / "manifest.csv",
+            results_dir=results,
+            items=list(items.values()),
+            log=lambda _: None,
+        )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

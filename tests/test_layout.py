@@ -80,6 +80,17 @@ def test_default_config_sets_and_paths():
     runs = {run["name"]: run for run in config["runs"]}
     assert bank_relpath(config, runs["stillmix"], 0).as_posix().startswith("_stillmix_bank/")
     assert bank_relpath(config, runs["stillmix"], 0).as_posix().endswith("/seed0/bank.pt")
+    # one bank for every training seed (bank.seed 0), as StillMix builds it once per dataset ...
+    assert {bank_relpath(config, runs["stillmix"], seed) for seed in (0, 1, 2)} == {
+        bank_relpath(config, runs["stillmix"], 0)
+    }
+    # ... or, with bank.seed null, a bank per training seed
+    own = {**runs["stillmix"], "bank": {**runs["stillmix"]["bank"], "seed": None}}
+    assert [bank_relpath(config, own, seed).parent.name for seed in (0, 1, 2)] == [
+        "seed0",
+        "seed1",
+        "seed2",
+    ]
     assert config_run_seeds(config)["vanilla"] == [0, 1, 2]  # the default: three training seeds
     assert config_run_seeds(config)["be"] == [0]  # ... and one for the four runs marked so
     assert table_files(False)[:3] == ["summary.csv", "summary.md", "summary.tex"]

@@ -76,5 +76,8 @@ def test_whole_default_dag_on_a_smoke_config(tmp_path):
     assert boxes["leak_context_gt"] > 0.9 and boxes["iou_gt_mean"] < 0.5
     for name in ("summary.md", "summary.tex", "per_source.md", "leakage.tex"):
         assert (tables / name).stat().st_size > 0
+    # One StillMix bank serves both training seeds (bank.seed 0): no bank of seed 1 was built.
+    banks = sorted((tmp_path / "results" / "smoke" / "runs" / "_stillmix_bank").rglob("bank.pt"))
+    assert banks and [bank.parent.name for bank in banks] == ["seed0"] * len(banks)
     # Everything is up to date: a dry run right after schedules nothing (it raises if a rule is missing).
     run_workflow(tmp_path, SMOKE_CONFIG, cores=2, dryrun=True)

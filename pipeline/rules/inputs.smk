@@ -131,12 +131,18 @@ def run_seeds_config_json(wildcards):
 
 
 def run_seed_banks(wildcards):
-    """The StillMix bank of every seed of the run, in seed order (none when it uses no bank)."""
+    """The StillMix bank of every seed of the run, in seed order (none when it uses no bank); seeds
+    that share a bank (the run's bank.seed) name the same file."""
     run = RUNS[wildcards.run]
     if not run_uses_bank(run):
         return []
     seeds = RUN_TRAINING[wildcards.run]["seeds"]
     return [LAYOUT.runs_dir / bank_relpath(config, run, seed) for seed in seeds]
+
+
+def run_seed_bank_files(wildcards):
+    """The run's distinct bank files (the training job's input)."""
+    return sorted(set(run_seed_banks(wildcards)))
 
 
 def run_bank(wildcards):

@@ -152,7 +152,7 @@ for _seeds, _runs in SEED_GROUPS.items():
             "train_seeds_" + "_".join(map(str, _seeds))
         input:
             manifest=LAYOUT.manifest,
-            banks=run_seed_banks,
+            banks=run_seed_bank_files,
             masks=run_mask_shards,
             scenes=run_scene_labels,
         output:
@@ -173,8 +173,10 @@ for _seeds, _runs in SEED_GROUPS.items():
         params:
             cfg=run_seeds_config_json,
             seeds=" ".join(map(str, _seeds)),
-            bank=lambda wildcards, input: (
-                f"--bank {' '.join(input.banks)}" if input.banks else ""
+            bank=lambda wildcards: (
+                f"--bank {' '.join(map(str, run_seed_banks(wildcards)))}"
+                if run_seed_banks(wildcards)
+                else ""
             ),
             extras=run_extra_args,
             out=lambda wildcards: LAYOUT.runs_dir / wildcards.run,
@@ -229,15 +231,45 @@ rule cache_test_clips:
         "--results {params.results} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
+# what every prediction job passes: the benchmark's test clip and the device
+PREDICT_CONFIG_JSON = json.dumps(
+    {
+        "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
+        "training": {"device": config["training"]["device"]},
+    },
+    sort_keys=True,
+)
+PREDICT_CLIP_INDEX = (
+    [LAYOUT.test_clip_index(s) for s in CLIP_SETS] if SHARED_CLIPS else []
+)
+
+
+def prediction_files(run, seed):
+    """Every prediction file of one run x seed: IID first, then the benchmark sets."""
+    return [LAYOUT.prediction_file(run, seed, ItemSet(IID))] + [
+        LAYOUT.prediction_file(run, seed, s) for s in PRED_SETS if s.protocol != IID
+    ]
+
+
+def prediction_dirs(seeds):
+    """The --out folders of a run's seeds (a params function for the run's wildcard)."""
+    return lambda wildcards: " ".join(
+        os.path.dirname(LAYOUT.prediction_file(wildcards.run, s, ItemSet(IID)))
+        for s in seeds
+    )
+
+
+def clips_argument(wildcards, input):
+    return f"--clips {os.path.dirname(input.clips[0])}" if input.clips else ""
+
+
 rule predict_items:
     input:
         checkpoint=LAYOUT.checkpoint("{run}", "{seed}"),
         manifest=LAYOUT.manifest,
         item_tables=PREDICT_ITEM_TABLES,
         clips=SHARED_CLIPS,
-        clip_index=(
-            [LAYOUT.test_clip_index(s) for s in CLIP_SETS] if SHARED_CLIPS else []
-        ),
+        clip_index=PREDICT_CLIP_INDEX,
     output:
         iid=LAYOUT.prediction_file("{run}", "{seed}", ItemSet(IID)),
         sets=[
@@ -249,6 +281,8 @@ rule predict_items:
         f"{LOGS}/predict_items/{{run}}-seed{{seed}}.log",
     benchmark:
         f"{LOGS}/predict_items/{{run}}-seed{{seed}}.benchmark.tsv"
+    wildcard_constraints:
+        run="|".join(re.escape(name) for name in ONE_SEED_RUNS) or "(?!)",
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["predict"]
@@ -256,26 +290,59 @@ rule predict_items:
         gpu=run_gpus,
     params:
         launch=lambda wildcards: gpu_launcher(run_gpus(wildcards)),
-        cfg=json.dumps(
-            {
-                "benchmark": {"test_clip": config["benchmark"]["test_clip"]},
-                "training": {"device": config["training"]["device"]},
-            },
-            sort_keys=True,
-        ),
+        cfg=PREDICT_CONFIG_JSON,
         out=lambda wildcards, output: os.path.dirname(output.iid),
         results=lambda wildcards, input: os.path.dirname(input.manifest),
-        clips=lambda wildcards, input: (
-            f"--clips {os.path.dirname(input.clips[0])}" if input.clips else ""
-        ),
+        clips=clips_argument,
     shell:
         "{params.launch} -m albar.predict --config-json {params.cfg:q} --checkpoint {input.checkpoint} "
         "--manifest {input.manifest} --results {params.results} --items {input.item_tables} "
         "{params.clips} --out {params.out} --threads {threads} > {log} 2>&1"
 
 
+# A run trained in one job for all its seeds is scored in one job too: each test item is
+# decoded and transformed once for the run's seeds (the same files as a job per seed).
+for _seeds, _runs in SEED_GROUPS.items():
+
+    rule:
+        name:
+            "predict_seeds_" + "_".join(map(str, _seeds))
+        input:
+            checkpoints=[LAYOUT.checkpoint("{run}", s) for s in _seeds],
+            manifest=LAYOUT.manifest,
+            item_tables=PREDICT_ITEM_TABLES,
+            clips=SHARED_CLIPS,
+            clip_index=PREDICT_CLIP_INDEX,
+        output:
+            [path for s in _seeds for path in prediction_files("{run}", s)],
+        log:
+            f"{LOGS}/predict_seeds/{{run}}.log",
+        benchmark:
+            f"{LOGS}/predict_seeds/{{run}}.benchmark.tsv"
+        wildcard_constraints:
+            run="|".join(re.escape(name) for name in _runs),
+        conda:
+            "../../envs/torch.yaml"
+        threads: config["threads"]["predict"]
+        resources:
+            gpu=run_gpus,
+        params:
+            launch=lambda wildcards: gpu_launcher(run_gpus(wildcards)),
+            cfg=PREDICT_CONFIG_JSON,
+            out=prediction_dirs(_seeds),
+            results=lambda wildcards, input: os.path.dirname(input.manifest),
+            clips=clips_argument,
+        shell:
+            "{params.launch} -m albar.predict --config-json {params.cfg:q} "
+            "--checkpoint {input.checkpoints} --manifest {input.manifest} "
+            "--results {params.results} --items {input.item_tables} {params.clips} "
+            "--out {params.out} --threads {threads} > {log} 2>&1"
+
+
 if config["train_and_score"]:
     ALL_TARGETS += [LAYOUT.training_record(run, seed) for run, seed in RUN_SEEDS]
     ALL_TARGETS += [
-        LAYOUT.prediction_file(run, seed, s) for run, seed in RUN_SEEDS for s in PRED_SETS
+        LAYOUT.prediction_file(run, seed, s)
+        for run, seed in RUN_SEEDS
+        for s in PRED_SETS
     ]
