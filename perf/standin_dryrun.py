@@ -13,7 +13,9 @@ imports too; all runs are reported):
   1 version, `--kinetics-shards` shards, training off; its manifest.csv and boxes.parquet are
   written first (as after ingest), so anything that reads them while the DAG is built is counted.
 
-Prints and writes per workflow: seconds per dry run and the job count of every rule.
+Prints and writes per workflow: wall seconds per dry run, the dry run's CPU seconds (user + system
+of the snakemake process: less affected by other load on a shared machine than wall time), the
+1-minute load average before the run, and the job count of every rule.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import collections
 import datetime
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,7 +39,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 JOB_LINE = re.compile(r"^(\w+)\s+(\d+)$")
 
 
-def dry_run(workdir: Path, configfiles: list[Path]) -> tuple[float, dict[str, int], str]:
+def dry_run(workdir: Path, configfiles: list[Path]) -> tuple[float, float, dict[str, int], str]:
+    """(wall seconds, CPU seconds, jobs per rule, output) of one `snakemake -n` in `workdir`."""
     command = [
         sys.executable,
         "-m",
@@ -54,9 +58,12 @@ def dry_run(workdir: Path, configfiles: list[Path]) -> tuple[float, dict[str, in
         "rules",
     ]
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = done.stdout + done.stderr
     if done.returncode != 0:
         # A missing input lists every shard file: show the lines that say why, not the list.
@@ -67,7 +74,7 @@ def dry_run(workdir: Path, configfiles: list[Path]) -> tuple[float, dict[str, in
         match = JOB_LINE.match(line.strip())
         if match and match.group(1) not in counts:
             counts[match.group(1)] = int(match.group(2))
-    return seconds, counts, output
+    return seconds, cpu_seconds, counts, output
 
 
 def standin_layout(root: Path, box_file: str, test_list: str) -> list[Path]:
@@ -173,9 +180,23 @@ def main() -> None:
                     configs = standin_layout(root, args.box_file, args.test_list)
                 else:
                     configs = kinetics_layout(root, args.kinetics_videos, args.kinetics_shards)
-                seconds, counts, _ = dry_run(root, configs)
-            rows.append({"workflow": name, "run": run, "seconds": round(seconds, 2), **counts})
-            print(f"{name} run {run}: {seconds:.2f} s, {counts.get('total')} jobs", flush=True)
+                load = os.getloadavg()[0]
+                seconds, cpu_seconds, counts, _ = dry_run(root, configs)
+            rows.append(
+                {
+                    "workflow": name,
+                    "run": run,
+                    "seconds": round(seconds, 2),
+                    "cpu_seconds": round(cpu_seconds, 2),
+                    "load": round(load, 1),
+                    **counts,
+                }
+            )
+            print(
+                f"{name} run {run}: {seconds:.2f} s wall, {cpu_seconds:.2f} s CPU, "
+                f"load {load:.1f}, {counts.get('total')} jobs",
+                flush=True,
+            )
     table = pd.DataFrame(rows).fillna(0)
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False)
