@@ -27,7 +27,8 @@ import numpy as np
 from scipy import ndimage
 
 from benchmark.backgrounds import generate_background
-from benchmark.composite import ItemFormat, composite_clip
+from benchmark.composite.item_files import ItemFormat
+from benchmark.composite.paste import composite_clip
 from benchmark.datasets.synthetic import SyntheticParams, plan_video, render_video
 from benchmark.runtime import set_threads
 from benchmark.video import read_video
