@@ -58,6 +58,7 @@ def test_the_synthetic_default_keeps_its_stillmix_settings():
         "reference_lr": 0.001,
         "lo": 0.5,
         "bank_size": 1024,
+        "seed": 0,  # one bank for every training seed
     }
     # the baselines' defaults: StillMix's UCF101 values where they differ per dataset
     assert (runs["be"]["max_lambda"], runs["be"]["prob_aug"]) == (0.3, 0.5)
