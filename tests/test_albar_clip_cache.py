@@ -32,6 +32,20 @@ from tests.test_workflow_smoke import SMOKE_CONFIG
 CLASSES = 3
 
 
+def _train_vanilla(config, results, *, seed, out_dir):
+    """The config's vanilla run, one seed, trained into out_dir."""
+    run = find_run(config, "vanilla")
+    train_run(
+        run=run,
+        training=effective_training(config, run),
+        seed=seed,
+        test_clip=config["benchmark"]["test_clip"],
+        manifest_path=results / "manifest.csv",
+        out_dir=out_dir,
+        log=lambda _: None,
+    )
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """3 classes x (4 train, 1 val, 2 test) videos of 16 frames at 32x32, a one-epoch vanilla run,
@@ -58,16 +72,7 @@ def trained(tmp_path_factory):
     )
     run_ingest(config, threads=1)
     results = root / "synthetic"
-    run = find_run(config, "vanilla")
-    train_run(
-        run=run,
-        training=effective_training(config, run),
-        seed=0,
-        test_clip=config["benchmark"]["test_clip"],
-        manifest_path=results / "manifest.csv",
-        out_dir=root / "run",
-        log=lambda _: None,
-    )
+    _train_vanilla(config, results, seed=0, out_dir=root / "run")
     manifest = pd.read_csv(results / "manifest.csv")
     rows = {"scuba": [], "scufo": []}
     for n, r in enumerate(manifest[manifest["split"] == "test"].itertuples()):
@@ -333,17 +338,8 @@ def test_shared_test_clips_off_leaves_every_prediction_job_decoding_itself(tmp_p
 def second_seed(trained):
     """Seed 1 of the same run: a second checkpoint with the same test view."""
     config, results, _, _ = trained
-    run = find_run(config, "vanilla")
     out = results.parent / "run_seed1"
-    train_run(
-        run=run,
-        training=effective_training(config, run),
-        seed=1,
-        test_clip=config["benchmark"]["test_clip"],
-        manifest_path=results / "manifest.csv",
-        out_dir=out,
-        log=lambda _: None,
-    )
+    _train_vanilla(config, results, seed=1, out_dir=out)
     return out / "checkpoint.pt"
 
 

@@ -140,6 +140,12 @@ def run_seed_banks(wildcards):
     return [LAYOUT.runs_dir / bank_relpath(config, run, seed) for seed in seeds]
 
 
+def run_seed_bank_argument(wildcards):
+    """`--bank <one file per seed>` of a run's training job ("" when it uses no bank)."""
+    banks = run_seed_banks(wildcards)
+    return f"--bank {' '.join(map(str, banks))}" if banks else ""
+
+
 def run_seed_bank_files(wildcards):
     """The run's distinct bank files (the training job's input)."""
     return sorted(set(run_seed_banks(wildcards)))
@@ -227,3 +233,25 @@ def table_output(name):
     subcategory = "Plots" if name.endswith(".png") else "Tables"
     caption = f"../report/{Path(name).stem}.rst"
     return report(path, caption=caption, category="Results", subcategory=subcategory)
+
+
+# prediction jobs (PRED_SETS and CLIP_SETS are defined in train.smk, before these are called)
+
+
+def prediction_files(run, seed):
+    """Every prediction file of one run x seed: IID first, then the benchmark sets."""
+    return [LAYOUT.prediction_file(run, seed, ItemSet(IID))] + [
+        LAYOUT.prediction_file(run, seed, s) for s in PRED_SETS if s.protocol != IID
+    ]
+
+
+def prediction_dirs(seeds):
+    """The --out folders of a run's seeds (a params function for the run's wildcard)."""
+    return lambda wildcards: " ".join(
+        os.path.dirname(LAYOUT.prediction_file(wildcards.run, s, ItemSet(IID)))
+        for s in seeds
+    )
+
+
+def clips_argument(wildcards, input):
+    return f"--clips {os.path.dirname(input.clips[0])}" if input.clips else ""

@@ -173,11 +173,7 @@ for _seeds, _runs in SEED_GROUPS.items():
         params:
             cfg=run_seeds_config_json,
             seeds=" ".join(map(str, _seeds)),
-            bank=lambda wildcards: (
-                f"--bank {' '.join(map(str, run_seed_banks(wildcards)))}"
-                if run_seed_banks(wildcards)
-                else ""
-            ),
+            bank=run_seed_bank_argument,
             extras=run_extra_args,
             out=lambda wildcards: LAYOUT.runs_dir / wildcards.run,
             launch=lambda wildcards: gpu_launcher(train_gpus(wildcards)),
@@ -242,25 +238,6 @@ PREDICT_CONFIG_JSON = json.dumps(
 PREDICT_CLIP_INDEX = (
     [LAYOUT.test_clip_index(s) for s in CLIP_SETS] if SHARED_CLIPS else []
 )
-
-
-def prediction_files(run, seed):
-    """Every prediction file of one run x seed: IID first, then the benchmark sets."""
-    return [LAYOUT.prediction_file(run, seed, ItemSet(IID))] + [
-        LAYOUT.prediction_file(run, seed, s) for s in PRED_SETS if s.protocol != IID
-    ]
-
-
-def prediction_dirs(seeds):
-    """The --out folders of a run's seeds (a params function for the run's wildcard)."""
-    return lambda wildcards: " ".join(
-        os.path.dirname(LAYOUT.prediction_file(wildcards.run, s, ItemSet(IID)))
-        for s in seeds
-    )
-
-
-def clips_argument(wildcards, input):
-    return f"--clips {os.path.dirname(input.clips[0])}" if input.clips else ""
 
 
 rule predict_items:
