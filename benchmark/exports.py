@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
-import io
 import json
 import os
 import shutil
@@ -41,17 +40,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from benchmark.atomic import atomic_path, write_bytes_atomic, write_csv_atomic, write_text_atomic
 from benchmark.composite.errors import AssemblyError
-from benchmark.composite.item_files import SUBSAMPLING, write_jpeg_zip
+from benchmark.composite.item_files import write_jpeg_zip
 from benchmark.config import add_config_arguments, config_from_args, results_dir
 from benchmark.layout import ItemSet, ResultsLayout, config_item_sets
 from benchmark.manifest import read_manifest
 from benchmark.runtime import set_threads
 from benchmark.table_files import read_items
-from benchmark.video import read_image, read_video
+from benchmark.video import encode_jpeg, read_image, read_video
 
 SOURCE_TITLES = {"stripe": "Stripe", "places365": "Places365", "vqgan": "VQGAN"}
 PROTOCOL_TITLES = {"scuba": "SCUBA", "scufo": "SCUFO", "conflfg": "ConflFG"}
@@ -73,14 +71,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
-
-
-def _jpeg_bytes(frame: np.ndarray, quality: int, subsampling: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(
-        buffer, format="JPEG", quality=quality, subsampling=SUBSAMPLING[subsampling]
-    )
-    return buffer.getvalue()
 
 
 def _sets_of(config: dict, variant: str) -> list[tuple[str, str]]:
@@ -114,7 +104,9 @@ def export_mmaction2(config: dict, variant: str) -> int:
             else:
                 frames, _ = read_video(item_file)
                 for index, frame in enumerate(frames, start=1):
-                    data = _jpeg_bytes(frame, bench["jpeg_quality"], bench["jpeg_subsampling"])
+                    data = encode_jpeg(
+                        frame, quality=bench["jpeg_quality"], subsampling=bench["jpeg_subsampling"]
+                    )
                     write_bytes_atomic(folder / mmaction2_template(protocol).format(index), data)
             lines.append(f"{row.item_id} {row.frames} {row.label}\n")
             written += 1
@@ -280,7 +272,9 @@ def export_albar(config: dict, variant: str) -> int:
             target = folder / entry
             if protocol == "scufo":
                 frame = read_image(item_file)
-                data = _jpeg_bytes(frame, bench["jpeg_quality"], bench["jpeg_subsampling"])
+                data = encode_jpeg(
+                    frame, quality=bench["jpeg_quality"], subsampling=bench["jpeg_subsampling"]
+                )
                 write_bytes_atomic(target, data)
             elif item_file.suffix == ".zip":
                 _link_or_copy(item_file, target)

@@ -59,3 +59,29 @@ def test_writer_rejects_bad_arrays_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="zero frames"):
         write_video(tmp_path / "none.mp4", np.zeros((0, 8, 8, 3), np.uint8), fps=25)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
+def test_encode_jpeg_writes_pillows_bytes(subsampling):
+    """Items were written with Pillow before OpenCV's faster encoder took over: the bytes must not
+    change (same libjpeg-turbo settings), on smooth, noisy and odd-sized frames."""
+    import io
+
+    from PIL import Image
+
+    from benchmark.video import encode_jpeg
+
+    rng = np.random.default_rng(7)
+    frames = [
+        gradient_clip(frames=1, height=240, width=320)[0],
+        rng.integers(0, 256, size=(241, 321, 3), dtype=np.uint8),
+        rng.integers(0, 256, size=(9, 17, 3), dtype=np.uint8),
+    ]
+    pillow_flag = {"4:4:4": 0, "4:2:0": 2}[subsampling]
+    for frame in frames:
+        for quality in (50, 75, 95, 100):
+            buffer = io.BytesIO()
+            Image.fromarray(frame).save(
+                buffer, format="JPEG", quality=quality, subsampling=pillow_flag
+            )
+            assert encode_jpeg(frame, quality=quality, subsampling=subsampling) == buffer.getvalue()

@@ -3,7 +3,6 @@ item format (`ItemFormat`), and clean-up of the temporaries a killed writer left
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from collections.abc import Iterable
@@ -11,14 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from benchmark.atomic import atomic_path
 from benchmark.composite.errors import AssemblyError
-from benchmark.video import write_h264
+from benchmark.video import encode_jpeg, write_h264
 
 ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
-SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}
 
 
 def write_jpeg_zip(
@@ -33,12 +30,8 @@ def write_jpeg_zip(
     count = 0
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for index, array in enumerate(frames, start=1):
-            buffer = io.BytesIO()
-            Image.fromarray(np.ascontiguousarray(array)).save(
-                buffer, format="JPEG", quality=quality, subsampling=SUBSAMPLING[subsampling]
-            )
             info = zipfile.ZipInfo(f"img_{index:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
-            archive.writestr(info, buffer.getvalue())
+            archive.writestr(info, encode_jpeg(array, quality=quality, subsampling=subsampling))
             count = index
     return count
 
