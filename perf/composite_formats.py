@@ -6,6 +6,7 @@ synthetic clips (240x240, 32 frames, textured actor with sensor noise) onto a st
 candidate format, decodes it again and compares with the lossless composite:
 - `kB_per_frame`: file size;
 - `psnr_db`: over the whole clip;
+- `encode_cpu_ms_per_frame`: CPU time (`time.process_time`) of writing the item, per frame;
 - `decode_ms_per_frame`: PyAV (mp4) or Pillow (zip of JPEG), as the loaders do;
 - `bleed_in`: mean absolute error (0-255, over RGB) on actor pixels within 2 px inside the mask
   boundary — background colour smeared into the actor by chroma subsampling and block transforms;
@@ -41,6 +42,10 @@ FORMATS = [
     ItemFormat("mp4", 12, 95, "4:4:4", "yuv444p"),
     ItemFormat("mp4", 18, 95, "4:4:4", "yuv444p"),
     ItemFormat("mp4", 23, 95, "4:4:4", "yuv444p"),
+    ItemFormat("mp4", 12, 95, "4:4:4", "yuv444p", "faster"),
+    ItemFormat("mp4", 12, 95, "4:4:4", "yuv444p", "veryfast"),
+    ItemFormat("mp4", 10, 95, "4:4:4", "yuv444p", "veryfast"),
+    ItemFormat("mp4", 12, 95, "4:4:4", "yuv444p", "ultrafast"),
     ItemFormat("jpeg_zip", 18, 95, "4:2:0"),
     ItemFormat("jpeg_zip", 18, 95, "4:4:4"),
     ItemFormat("jpeg_zip", 18, 90, "4:4:4"),
@@ -50,7 +55,8 @@ FORMATS = [
 
 def label(fmt: ItemFormat) -> str:
     if fmt.kind == "mp4":
-        return f"mp4 crf{fmt.crf} {fmt.pix_fmt}"
+        preset = "" if fmt.preset == "medium" else f" {fmt.preset}"
+        return f"mp4 crf{fmt.crf} {fmt.pix_fmt}{preset}"
     return f"zip JPEG q{fmt.jpeg_quality} {fmt.jpeg_subsampling}"
 
 
@@ -80,7 +86,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def measure(count: int) -> list[dict]:
     rows = {
-        label(f): {"kB": [], "psnr": [], "decode": [], "in": [], "interior": [], "out": []}
+        label(f): {
+            "kB": [],
+            "psnr": [],
+            "encode": [],
+            "decode": [],
+            "in": [],
+            "interior": [],
+            "out": [],
+        }
         for f in FORMATS
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,7 +105,9 @@ def measure(count: int) -> list[dict]:
                 item = composite_clip(frames, masks, background)
                 for fmt in FORMATS:
                     path = Path(tmp) / f"item{fmt.suffix}"
+                    cpu_started = time.process_time()
                     fmt.write(path, item, 25.0)
+                    encode_cpu = time.process_time() - cpu_started
                     started = time.perf_counter()
                     decoded, _ = read_video(path)
                     seconds = time.perf_counter() - started
@@ -99,6 +115,7 @@ def measure(count: int) -> list[dict]:
                     row = rows[label(fmt)]
                     row["kB"].append(path.stat().st_size / 1e3 / len(item))
                     row["psnr"].append(psnr(decoded, item))
+                    row["encode"].append(encode_cpu * 1e3 / len(item))
                     row["decode"].append(seconds * 1e3 / len(item))
                     row["in"].append(float(error[inner].mean()))
                     row["interior"].append(float(error[interior].mean()))
@@ -108,6 +125,7 @@ def measure(count: int) -> list[dict]:
             "format": name,
             "kB_per_frame": round(float(np.mean(v["kB"])), 2),
             "psnr_db": round(float(np.mean(v["psnr"])), 2),
+            "encode_cpu_ms_per_frame": round(float(np.median(v["encode"])), 3),
             "decode_ms_per_frame": round(float(np.median(v["decode"])), 3),
             "bleed_in": round(float(np.mean(v["in"])), 2),
             "interior": round(float(np.mean(v["interior"])), 2),

@@ -2,7 +2,8 @@
 bytes on disk and file counts per stage and per item.
 
     .venv/bin/python perf/standin_build.py --box-file PYANNOT --test-list TESTLIST \
-        [--slice 45] [--cores 2] [--n-shards 16] [--workdir DIR] [--csv perf/standin_build.csv]
+        [--slice 45] [--cores 2] [--n-shards 16] [--workdir DIR] [--csv perf/standin_build.csv] \
+        [--last-stage build_review_gallery]
 
 Runs the real workflow (`config/ucf101_24_standin.yaml`, rule all without training) in `--workdir`
 through Snakemake's command line, one stage at a time (`--until <rule>` in pipeline order, so each
@@ -174,7 +175,14 @@ def main() -> None:
     parser.add_argument("--n-shards", type=int, default=16)
     parser.add_argument("--workdir", default="perf_standin_build")
     parser.add_argument("--csv", default="perf/standin_build.csv")
+    parser.add_argument(
+        "--last-stage",
+        choices=[rule for rule, _ in STAGES],
+        default=STAGES[-1][0],
+        help="stop after this stage (e.g. build_review_gallery: the per-video stages only)",
+    )
     args = parser.parse_args()
+    last = [rule for rule, _ in STAGES].index(args.last_stage)
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     overlay = write_overlay(workdir, args)
@@ -183,7 +191,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT), "OMP_NUM_THREADS": "1"}
     rows = []
     total_started = time.perf_counter()
-    for rule, outputs in STAGES:
+    for rule, outputs in STAGES[: last + 1]:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         command = snakemake_command(workdir, overlay, args.cores, "--until", rule, "--quiet")

@@ -46,13 +46,21 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def encode_with_params(path, frames: np.ndarray, x264_params: str | None) -> str:
+def encode_with_params(
+    path,
+    frames: np.ndarray,
+    x264_params: str | None,
+    *,
+    crf: int = 18,
+    pix_fmt: str = "yuv420p",
+    preset: str = "medium",
+) -> str:
     """x264 as `write_h264` runs it, but with other x264-params (or x264's own defaults)."""
     with av.open(str(path), mode="w", options=MUXER_OPTIONS) as container:
         stream = container.add_stream("libx264", rate=Fraction(25))
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.width, stream.height = frames.shape[2], frames.shape[1]
-        options = {"crf": "18", "preset": "medium"}
+        options = {"crf": str(crf), "preset": preset}
         if x264_params is not None:
             options["x264-params"] = x264_params
         stream.options = options
@@ -123,6 +131,23 @@ def test_pinned_encoder_equals_pure_c_at_every_simd_level(tmp_path):
     if "AVX2" in levels:
         # On this kind of CPU the unpinned default picks non-exact code: the pinning matters.
         assert unpinned_differs >= 1
+
+
+@pytest.mark.skipif(not X264_PARAMS.startswith("asm=SSE2"), reason="x86-64 only")
+@pytest.mark.parametrize("preset", ["veryfast", "ultrafast"])
+def test_item_presets_equal_pure_c_at_every_simd_level(tmp_path, preset):
+    """mp4 items (`benchmark.mp4_preset`, crf 12, yuv444p) are CPU-independent at the faster presets
+    too: the pinned output is x264's pure C output at every SIMD level this CPU has."""
+    settings = {"crf": 12, "pix_fmt": "yuv444p", "preset": preset}
+    clip = moving_blocks(5, 96, 128, 20)
+    pure_c = encode_with_params(tmp_path / "c.mp4", clip, "asm=0:cpu-independent=1", **settings)
+    write_h264(tmp_path / "ours.mp4", clip, 25, **settings)
+    assert sha256(tmp_path / "ours.mp4") == pure_c
+    for level in available_simd_levels():
+        pinned = encode_with_params(
+            tmp_path / "l.mp4", clip, f"asm={level}:cpu-independent=1", **settings
+        )
+        assert pinned == pure_c, f"x264 {preset} at {level} differs from its C code"
 
 
 def test_lossless_and_444_encodes_are_reproducible(tmp_path):

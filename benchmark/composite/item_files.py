@@ -37,7 +37,13 @@ def write_jpeg_zip(
 
 
 def write_mp4(
-    path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, *, crf: int, pix_fmt: str
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    crf: int,
+    pix_fmt: str,
+    preset: str = "medium",
 ) -> int:
     """H.264 with a chosen chroma layout, atomically; returns the number of frames. `frames`: any
     iterable of (H, W, 3) uint8 arrays. `yuv444p` keeps full-resolution chroma, so the background's
@@ -45,7 +51,7 @@ def write_mp4(
     (perf/README_assembly.md). The encoder settings are `benchmark.video.write_h264`'s: one thread
     and a pinned x264 SIMD set, so items are byte-identical whatever the machine or `--threads`."""
     try:
-        return write_h264(path, frames, fps, crf=crf, pix_fmt=pix_fmt)
+        return write_h264(path, frames, fps, crf=crf, pix_fmt=pix_fmt, preset=preset)
     except ValueError as error:
         raise AssemblyError(str(error)) from error
 
@@ -57,6 +63,7 @@ class ItemFormat:
     jpeg_quality: int
     jpeg_subsampling: str
     pix_fmt: str = "yuv444p"
+    preset: str = "medium"  # x264's speed / size trade-off for mp4 items
 
     @classmethod
     def from_config(cls, bench: dict) -> ItemFormat:
@@ -66,6 +73,7 @@ class ItemFormat:
             bench["jpeg_quality"],
             bench["jpeg_subsampling"],
             bench["mp4_pix_fmt"],
+            bench["mp4_preset"],
         )
 
     @property
@@ -78,7 +86,7 @@ class ItemFormat:
             return write_jpeg_zip(
                 path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling
             )
-        return write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt)
+        return write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt, preset=self.preset)
 
 
 def remove_stale_temporaries(path: Path) -> None:
