@@ -28,6 +28,7 @@ ITEM_KEYS = [
     "item_format",
     "crf",
     "mp4_pix_fmt",
+    "mp4_preset",
     "jpeg_quality",
     "jpeg_subsampling",
     "conflfg",
