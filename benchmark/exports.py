@@ -49,7 +49,7 @@ from benchmark.layout import ItemSet, ResultsLayout, config_item_sets
 from benchmark.manifest import read_manifest
 from benchmark.runtime import set_threads
 from benchmark.table_files import read_items
-from benchmark.video import encode_jpeg, read_image, read_video
+from benchmark.video import encode_jpeg, open_video, read_image
 
 SOURCE_TITLES = {"stripe": "Stripe", "places365": "Places365", "vqgan": "VQGAN"}
 PROTOCOL_TITLES = {"scuba": "SCUBA", "scufo": "SCUFO", "conflfg": "ConflFG"}
@@ -102,12 +102,16 @@ def export_mmaction2(config: dict, variant: str) -> int:
                     for name in sorted(archive.namelist()):
                         write_bytes_atomic(folder / name, archive.read(name))
             else:
-                frames, _ = read_video(item_file)
-                for index, frame in enumerate(frames, start=1):
-                    data = encode_jpeg(
-                        frame, quality=bench["jpeg_quality"], subsampling=bench["jpeg_subsampling"]
-                    )
-                    write_bytes_atomic(folder / mmaction2_template(protocol).format(index), data)
+                with open_video(item_file) as (_, frames):  # one frame in memory at a time
+                    for index, frame in enumerate(frames, start=1):
+                        data = encode_jpeg(
+                            frame,
+                            quality=bench["jpeg_quality"],
+                            subsampling=bench["jpeg_subsampling"],
+                        )
+                        write_bytes_atomic(
+                            folder / mmaction2_template(protocol).format(index), data
+                        )
             lines.append(f"{row.item_id} {row.frames} {row.label}\n")
             written += 1
         write_text_atomic(
@@ -279,13 +283,13 @@ def export_albar(config: dict, variant: str) -> int:
             elif item_file.suffix == ".zip":
                 _link_or_copy(item_file, target)
             else:
-                frames, _ = read_video(item_file)
-                write_jpeg_zip(
-                    target,
-                    frames,
-                    quality=bench["jpeg_quality"],
-                    subsampling=bench["jpeg_subsampling"],
-                )
+                with open_video(item_file) as (_, frames):  # one frame in memory at a time
+                    write_jpeg_zip(
+                        target,
+                        frames,
+                        quality=bench["jpeg_quality"],
+                        subsampling=bench["jpeg_subsampling"],
+                    )
             entries.add(entry)
             index_rows.append(
                 {
@@ -354,18 +358,21 @@ def _loader_entries(folder: Path) -> list[str]:
     return sorted(glob.glob(os.path.join(glob.escape(str(folder)), "*")))
 
 
-def _decode_zip(path: str) -> list[np.ndarray]:
-    """Every frame of a SCUBA / Confl-FG zip as the loader decodes them: members in sorted name
-    order, each with torchvision's decoder; (H, W, 3) uint8."""
+def _decode_zip(path: str, keep: int | None = None) -> tuple[int, np.ndarray | None]:
+    """Decode every frame of a SCUBA / Confl-FG zip as the loader does (members in sorted name
+    order, each with torchvision's decoder), one frame in memory at a time; returns the frame count
+    and frame `keep` ((H, W, 3) uint8; None when not asked for or absent)."""
     import torch
     import torchvision
 
-    frames = []
+    count, kept = 0, None
     with zipfile.ZipFile(path) as archive, _torchvision_image_io():
-        for name in sorted(archive.namelist()):
+        for count, name in enumerate(sorted(archive.namelist()), start=1):
             data = torch.frombuffer(bytearray(archive.read(name)), dtype=torch.uint8)
-            frames.append(torchvision.io.decode_image(data).permute(1, 2, 0).numpy())
-    return frames
+            frame = torchvision.io.decode_image(data)
+            if count - 1 == keep:
+                kept = frame.permute(1, 2, 0).numpy()
+    return count, kept
 
 
 @contextlib.contextmanager
@@ -478,13 +485,12 @@ def verify_albar(config: dict, variant: str) -> dict:
                     f"{Path(scufo_entry).name} (sorted position {position}), but that SCUFO item "
                     f"belongs to {static['pair_id']}; rename the items"
                 )
-            frames = _decode_zip(scuba_entry)
-            if len(frames) != int(item["frames"]):
+            count, frozen = _decode_zip(scuba_entry, keep=int(static["static_frame"]))
+            if count != int(item["frames"]):
                 raise AssemblyError(
-                    f"{scuba_entry}: {len(frames)} frames, items.csv says {item['frames']}"
+                    f"{scuba_entry}: {count} frames, items.csv says {item['frames']}"
                 )
             still = _read_scufo(scufo_entry)
-            frozen = frames[int(static["static_frame"])]
             if still.shape != frozen.shape:
                 raise AssemblyError(
                     f"{scufo_entry}: size {still.shape} != SCUBA frame {frozen.shape}"
@@ -502,11 +508,9 @@ def verify_albar(config: dict, variant: str) -> dict:
         conflfg = _AlbarSet(config, variant, protocol, source, index, label_of)
         for entry in conflfg.entries:
             item = conflfg.item(entry)
-            frames = _decode_zip(entry)
-            if len(frames) != int(item["frames"]):
-                raise AssemblyError(
-                    f"{entry}: {len(frames)} frames, items.csv says {item['frames']}"
-                )
+            count, _ = _decode_zip(entry)
+            if count != int(item["frames"]):
+                raise AssemblyError(f"{entry}: {count} frames, items.csv says {item['frames']}")
             report["conflfg"] += 1
     report["min_scufo_psnr_db"] = None if not psnrs else round(min(min(psnrs), 99.0), 2)
     write_text_atomic(

@@ -7,13 +7,14 @@ or skip the video instead of dying with a codec traceback.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import itertools
 import os
 import platform
+import sys
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -94,46 +95,85 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _stack(frames: list[np.ndarray], path: Path) -> np.ndarray:
-    if not frames:
-        raise VideoReadError(f"{path}: no frames could be decoded (empty or zero-frame video)")
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1:
-        raise VideoReadError(f"{path}: frames have different sizes {sorted(shapes)}")
-    return np.stack(frames)
-
-
 def read_video(path: str | os.PathLike, default_fps: float = 25.0) -> tuple[np.ndarray, float]:
     """Decode a whole video (file, frame folder or zip of frames) into `(T, H, W, 3)` uint8 and fps.
 
-    Frame folders and zips carry no frame rate; `default_fps` is returned for them.
+    Frame folders and zips carry no frame rate; `default_fps` is returned for them. Stages whose
+    memory must not grow with a video's length use `open_video` instead.
     """
+    with open_video(path, default_fps) as (fps, frames):
+        return np.stack(list(frames)), fps
+
+
+@contextlib.contextmanager
+def open_video(
+    path: str | os.PathLike, default_fps: float = 25.0
+) -> Iterator[tuple[float, Iterator[np.ndarray]]]:
+    """A video decoded one frame at a time: yields `(fps, frames)`, `frames` an iterator of
+    (H, W, 3) uint8 RGB arrays with `read_video`'s pixels, so a reader holds one frame, not the
+    video. A file, frame folder or zip of frames (`default_fps` for the last two). Every failure,
+    at opening or at any frame (damaged data, a frame of another size, no frame at all), raises
+    `VideoReadError` naming the file."""
     path = Path(path)
     if not path.exists():
         raise VideoReadError(f"{path}: file not found")
-    try:
-        if path.is_dir():
-            files = _frame_files(path)
-            frames = [_rgb(Image.open(f)) for f in files]
-            return _stack(frames, path), default_fps
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                frames = [
+    with contextlib.ExitStack() as stack:
+        try:
+            if path.is_dir():
+                fps = default_fps
+                frames = (_rgb(Image.open(f)) for f in _frame_files(path))
+            elif path.suffix.lower() == ".zip":
+                fps = default_fps
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                frames = (
                     _rgb(Image.open(io.BytesIO(archive.read(n)))) for n in _zip_members(archive)
-                ]
-            return _stack(frames, path), default_fps
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoReadError(f"{path}: contains no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            fps = float(stream.average_rate or stream.guessed_rate or default_fps)
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-        return _stack(frames, path), fps
+                )
+            else:
+                container = stack.enter_context(av.open(str(path)))
+                if not container.streams.video:
+                    raise VideoReadError(f"{path}: contains no video stream")
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                fps = float(stream.average_rate or stream.guessed_rate or default_fps)
+                frames = (frame.to_ndarray(format="rgb24") for frame in container.decode(stream))
+        except VideoReadError:
+            raise
+        except (av.FFmpegError, OSError, zipfile.BadZipFile, ValueError) as error:
+            raise VideoReadError(
+                f"{path}: cannot decode ({error}); re-encode or remove it"
+            ) from error
+        yield fps, _checked_frames(path, frames)
+
+
+def _checked_frames(path: Path, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    shape = None
+    try:
+        for frame in frames:
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                raise VideoReadError(
+                    f"{path}: frames have different sizes {sorted({shape, frame.shape})}"
+                )
+            yield frame
     except VideoReadError:
         raise
     except (av.FFmpegError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise VideoReadError(f"{path}: cannot decode ({error}); re-encode or remove it") from error
+    if shape is None:
+        raise VideoReadError(f"{path}: no frames could be decoded (empty or zero-frame video)")
+
+
+def video_pixels(path: str | os.PathLike) -> tuple[int, tuple[int, ...], str]:
+    """(frames, (H, W, 3), `pixels_sha256` of every frame) of a decoded video, one frame in memory
+    at a time: the identity of an item's content without holding the item."""
+    digest = hashlib.sha256()
+    count, shape = 0, ()
+    with open_video(path) as (_, frames):
+        for frame in frames:
+            digest.update(np.ascontiguousarray(frame).tobytes())
+            count, shape = count + 1, frame.shape
+    return count, shape, digest.hexdigest()
 
 
 def video_info(path: str | os.PathLike, default_fps: float = 25.0) -> VideoInfo:
@@ -217,6 +257,76 @@ def x264_options(crf: int, preset: str = "medium") -> dict[str, str]:
     return {"crf": str(crf), "preset": preset, "x264-params": X264_PARAMS}
 
 
+class H264Writer:
+    """An H.264 file written frame by frame, atomically: `with H264Writer(path, fps, ...) as w:
+    w.add(frames)` (any number of times), renamed onto `path` when the block succeeds; `count` is
+    the frames written. Several can be open at once, so one pass over a source feeds many items.
+
+    One encoder thread and the pinned x264 settings above, so the bytes depend only on the frames
+    and these arguments. Each frame is copied into the encoder when it is added, so a reused buffer
+    is fine. yuv420p needs even sizes: odd ones are an error, not a crop. `preset` is x264's speed /
+    size trade-off; the SIMD pinning above applies to every preset.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        *,
+        crf: int = 18,
+        pix_fmt: str = "yuv420p",
+        preset: str = "medium",
+    ) -> None:
+        self.path, self.fps = Path(path), fps
+        self.crf, self.pix_fmt, self.preset = crf, pix_fmt, preset
+        self.count = 0
+        self._stack = contextlib.ExitStack()
+        self._container = self._stream = None
+
+    def __enter__(self) -> H264Writer:
+        return self
+
+    def _open(self, height: int, width: int) -> None:
+        if self.pix_fmt == "yuv420p" and (height % 2 or width % 2):
+            raise ValueError(
+                f"{self.path}: yuv420p H.264 needs even frame sizes, got {width}x{height}"
+            )
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._container = self._stack.enter_context(
+            av.open(str(tmp), mode="w", options=MUXER_OPTIONS)
+        )
+        stream = self._container.add_stream(
+            "libx264", rate=Fraction(self.fps).limit_denominator(1001)
+        )
+        stream.pix_fmt = self.pix_fmt
+        stream.options = x264_options(self.crf, self.preset)
+        stream.width, stream.height = width, height
+        stream.codec_context.thread_count = 1
+        self._stream = stream
+
+    def add(self, frames: Iterable[np.ndarray]) -> None:
+        for array in frames:
+            if self._stream is None:
+                self._open(*np.asarray(array).shape[:2])
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            self.count += 1
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is None:  # flush the encoder; a failure here discards the file like any other
+            try:
+                if self._stream is None:
+                    raise ValueError(f"{self.path}: no frames to write")
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            except BaseException:
+                if not self._stack.__exit__(*sys.exc_info()):
+                    raise
+                return False
+        return self._stack.__exit__(kind, error, traceback)
+
+
 def write_h264(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray],
@@ -226,37 +336,12 @@ def write_h264(
     pix_fmt: str = "yuv420p",
     preset: str = "medium",
 ) -> int:
-    """Encode a stream of (H, W, 3) uint8 frames as H.264 atomically; returns the frame count.
-
-    One encoder thread and the pinned x264 settings above, so the bytes depend only on the frames
-    and these arguments. Each frame is copied into the encoder before the next is drawn, so a
-    generator of reused buffers is fine. yuv420p needs even sizes: odd ones are an error, not a crop.
-    `preset` is x264's speed / size trade-off (a faster one for rendered stand-in data, where
-    encoding dominates); the SIMD pinning above applies to every preset.
-    """
-    path = Path(path)
-    frames = iter(frames)
-    first = next(frames, None)
-    if first is None:
-        raise ValueError(f"{path}: no frames to write")
-    height, width = np.asarray(first).shape[:2]
-    if pix_fmt == "yuv420p" and (height % 2 or width % 2):
-        raise ValueError(f"{path}: yuv420p H.264 needs even frame sizes, got {width}x{height}")
-    count = 0
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", options=MUXER_OPTIONS) as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.pix_fmt = pix_fmt
-        stream.options = x264_options(crf, preset)
-        stream.width, stream.height = width, height
-        stream.codec_context.thread_count = 1
-        for array in itertools.chain([first], frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-            count += 1
-        for packet in stream.encode():
-            container.mux(packet)
-    return count
+    """Encode a stream of (H, W, 3) uint8 frames as H.264 atomically (`H264Writer`); returns the
+    frame count. Each frame is encoded before the next is drawn, so a generator of reused buffers
+    is fine."""
+    with H264Writer(path, fps, crf=crf, pix_fmt=pix_fmt, preset=preset) as writer:
+        writer.add(frames)
+    return writer.count
 
 
 def write_video(

@@ -45,6 +45,9 @@ def build_inputs(
     versions: int = VERSIONS,
     on_error: str = "fail",
     sources: list | None = None,
+    frames: int = 8,
+    size: int = 48,
+    item_format: str = "jpeg_zip",
 ) -> dict:
     """Tiny synthetic dataset + box_first masks + the review gate (every test video approved)."""
     config = validate_config(
@@ -58,11 +61,15 @@ def build_inputs(
                 "synthetic": {
                     "classes": 3,
                     "videos_per_class": {"train": 1, "val": 1, "test": 2},
-                    "frames": 8,
-                    "size": 48,
+                    "frames": frames,
+                    "size": size,
                 },
             },
-            "benchmark": {"variants": ["box_first", "truth"], "versions": versions},
+            "benchmark": {
+                "variants": ["box_first", "truth"],
+                "versions": versions,
+                "item_format": item_format,
+            },
             **({"backgrounds": {"sources": sources}} if sources else {}),
         }
     )

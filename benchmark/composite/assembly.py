@@ -3,7 +3,9 @@ background libraries, item paths, and each video's frames, masks and span."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,12 +16,13 @@ import pandas as pd
 from benchmark.backgrounds import BackgroundLibrary, configured_sources
 from benchmark.composite.errors import AssemblyError
 from benchmark.composite.item_files import ItemFormat
+from benchmark.composite.paste import CHUNK_FRAMES
 from benchmark.config import results_dir
 from benchmark.ids import shard_name, shard_of
 from benchmark.layout import ResultsLayout
 from benchmark.manifest import read_boxes, read_manifest
 from benchmark.masks import ActorMasks, mask_path, read_actor_masks
-from benchmark.video import read_video
+from benchmark.video import open_video
 
 
 @dataclass
@@ -132,23 +135,25 @@ class Assembly:
             self._static_actor_usable[video_id] = usable
         return self._static_actor_usable[video_id]
 
-    def load_video(self, video_id: str) -> tuple[np.ndarray, float, ActorMasks, np.ndarray]:
-        """Frames, fps, masks of this variant and the (T,H,W) foreground, with size/count checks."""
+    @contextlib.contextmanager
+    def stream_video(self, video_id: str) -> Iterator[SourceVideo]:
+        """One video opened for streaming (`SourceVideo`): its masks of this variant, fps, item
+        span, and the span's frames in chunks; memory holds one chunk, whatever the length."""
         video = self.video_path(video_id)
-        frames, fps = read_video(video, default_fps=float(self.manifest.at[video_id, "fps"]))
         masks_file = mask_path(self.results / "masks", self.variant, video_id)
         masks = read_actor_masks(masks_file)
-        if (masks.height, masks.width) != frames.shape[1:3]:
-            raise AssemblyError(
-                f"{masks_file}: mask size {masks.width}x{masks.height} differs from the frames of "
-                f"{video} ({frames.shape[2]}x{frames.shape[1]}); rebuild the masks of {video_id}"
-            )
-        if masks.num_frames != len(frames):
-            raise AssemblyError(
-                f"{masks_file}: {masks.num_frames} mask frames but {video} decodes to "
-                f"{len(frames)} frames; rebuild the masks of {video_id}"
-            )
-        return frames, fps, masks, masks.foreground()
+        first, last = self.span(video_id, masks.num_frames)
+        with open_video(video, default_fps=float(self.manifest.at[video_id, "fps"])) as (
+            fps,
+            frames,
+        ):
+            yield SourceVideo(video_id, video, masks_file, masks, fps, first, last, frames)
+
+    def frame(self, video_id: str, t: int) -> tuple[np.ndarray, ActorMasks]:
+        """Frame t of a video and its masks of this variant, decoding one frame at a time (the
+        whole video is still decoded, to check it against its masks)."""
+        with self.stream_video(video_id) as source:
+            return source.frame(t), source.masks
 
     def span(self, video_id: str, num_frames: int) -> tuple[int, int]:
         """(first, last) source frames of the items, inclusive (config `benchmark.span`)."""
@@ -161,3 +166,73 @@ class Assembly:
                 "span; set benchmark.span: all or fix its annotation"
             )
         return int(annotated[0]), int(min(annotated[-1], num_frames - 1))
+
+
+@dataclass
+class SourceVideo:
+    """A video being decoded for its items: masks, fps, the item span `first`..`last` (inclusive)
+    and the decoded frames, consumed once by `chunks` or `frame`. Both check the frames against the
+    masks (size, and count once the video ends) and raise `AssemblyError` naming both files."""
+
+    video_id: str
+    path: Path
+    masks_file: Path
+    masks: ActorMasks
+    fps: float
+    first: int
+    last: int
+    _frames: Iterator[np.ndarray]
+
+    @property
+    def span_frames(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(T, H, W, 3) of the item span."""
+        return (self.span_frames, self.masks.height, self.masks.width, 3)
+
+    def _checked(self) -> Iterator[tuple[int, np.ndarray]]:
+        height, width = self.masks.height, self.masks.width
+        count = 0
+        for count, frame in enumerate(self._frames, start=1):
+            if frame.shape[:2] != (height, width):
+                raise AssemblyError(
+                    f"{self.masks_file}: mask size {width}x{height} differs from the frames of "
+                    f"{self.path} ({frame.shape[1]}x{frame.shape[0]}); rebuild the masks of "
+                    f"{self.video_id}"
+                )
+            if count > self.masks.num_frames:
+                count += sum(1 for _ in self._frames)
+                break
+            yield count - 1, frame
+        if count != self.masks.num_frames:
+            raise AssemblyError(
+                f"{self.masks_file}: {self.masks.num_frames} mask frames but {self.path} decodes "
+                f"to {count} frames; rebuild the masks of {self.video_id}"
+            )
+
+    def chunks(self, size: int = CHUNK_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The span's (frames (n, H, W, 3) uint8, foreground (n, H, W) bool), `size` frames at a
+        time in two reused buffers: use a chunk before asking for the next."""
+        frames = np.empty((size, self.masks.height, self.masks.width, 3), np.uint8)
+        foreground = np.empty((size, self.masks.height, self.masks.width), bool)
+        filled = 0
+        for t, frame in self._checked():
+            if self.first <= t <= self.last:
+                frames[filled] = frame
+                foreground[filled] = self.masks.frame_mask(t)
+                filled += 1
+                if filled == size:
+                    yield frames, foreground
+                    filled = 0
+        if filled:
+            yield frames[:filled], foreground[:filled]
+
+    def frame(self, t: int) -> np.ndarray:
+        """Frame t (the rest of the video is decoded and checked, not kept)."""
+        chosen = None
+        for index, frame in self._checked():
+            if index == t:
+                chosen = frame
+        return chosen

@@ -3,6 +3,7 @@ item format (`ItemFormat`), and clean-up of the temporaries a killed writer left
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 from collections.abc import Iterable
@@ -13,27 +14,47 @@ import numpy as np
 
 from benchmark.atomic import atomic_path
 from benchmark.composite.errors import AssemblyError
-from benchmark.video import encode_jpeg, write_h264
+from benchmark.video import H264Writer, encode_jpeg, write_h264
 
 ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
+
+
+class JpegZipWriter:
+    """A zip of JPEG frames `img_00001.jpg`... (stored, the ALBAR loader's layout) written frame by
+    frame, atomically: `with JpegZipWriter(path, quality=, subsampling=) as w: w.add(frames)`;
+    `count` is the frames written. Fixed member timestamps and encoder settings make the bytes
+    reproducible; each frame is encoded when it is added (a reused buffer is fine)."""
+
+    def __init__(self, path: str | os.PathLike, *, quality: int, subsampling: str) -> None:
+        self.path, self.quality, self.subsampling = Path(path), quality, subsampling
+        self.count = 0
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> JpegZipWriter:
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._archive = self._stack.enter_context(zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED))
+        return self
+
+    def add(self, frames: Iterable[np.ndarray]) -> None:
+        for array in frames:
+            self.count += 1
+            info = zipfile.ZipInfo(f"img_{self.count:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
+            data = encode_jpeg(array, quality=self.quality, subsampling=self.subsampling)
+            self._archive.writestr(info, data)
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        return self._stack.__exit__(kind, error, traceback)
 
 
 def write_jpeg_zip(
     path: str | os.PathLike, frames: Iterable[np.ndarray], *, quality: int, subsampling: str
 ) -> int:
-    """Frames as `img_00001.jpg`... in an uncompressed zip (the ALBAR loader's layout), atomically;
-    returns the number of frames. `frames`: any iterable of (H, W, 3) uint8 arrays, each encoded
-    before the next is drawn (so a `composite_chunks` stream works).
-
-    Fixed member timestamps and encoder settings make the bytes reproducible.
-    """
-    count = 0
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for index, array in enumerate(frames, start=1):
-            info = zipfile.ZipInfo(f"img_{index:05d}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
-            archive.writestr(info, encode_jpeg(array, quality=quality, subsampling=subsampling))
-            count = index
-    return count
+    """Frames as a zip of JPEGs (`JpegZipWriter`); returns the number of frames. `frames`: any
+    iterable of (H, W, 3) uint8 arrays, each encoded before the next is drawn (so a
+    `composite_chunks` stream works)."""
+    with JpegZipWriter(path, quality=quality, subsampling=subsampling) as writer:
+        writer.add(frames)
+    return writer.count
 
 
 def write_mp4(
@@ -79,6 +100,12 @@ class ItemFormat:
     @property
     def suffix(self) -> str:
         return ITEM_SUFFIX[self.kind]
+
+    def writer(self, path: Path, fps: float) -> JpegZipWriter | H264Writer:
+        """An open writer of one item (`add` frames, close by leaving its `with` block)."""
+        if self.kind == "jpeg_zip":
+            return JpegZipWriter(path, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling)
+        return H264Writer(path, fps, crf=self.crf, pix_fmt=self.pix_fmt, preset=self.preset)
 
     def write(self, path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
         """Write an item from a clip or any iterable of frames; returns the frame count."""

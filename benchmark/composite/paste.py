@@ -121,6 +121,13 @@ def paste_clip(
     return out
 
 
+def paste_chunk(frames: np.ndarray, masks: np.ndarray, still: np.ndarray, out: np.ndarray) -> None:
+    """`paste_clip` of one chunk into `out` (same shape as frames): the streaming stages' kernel."""
+    frames, actor = _check_paste(frames, masks, still)
+    _output_array(out, frames.shape, "output buffer")
+    _paste_into(frames, actor, still, out)
+
+
 def _chunk_spans(num_frames: int, chunk: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of consecutive `chunk`-frame spans; the last one may be shorter."""
     for start in range(0, num_frames, chunk):

@@ -4,32 +4,40 @@ class); each writes its item files and then its shard table, honouring `on_error
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from benchmark.clips import test_clip_indices
-from benchmark.composite.assembly import Assembly
+from benchmark.composite.assembly import Assembly, SourceVideo
 from benchmark.composite.errors import AssemblyError
 from benchmark.composite.item_files import remove_stale_temporaries
 from benchmark.composite.paste import (
     CHUNK_FRAMES,
     choose_static_frame,
-    composite_chunks,
     paste_actor,
-    paste_chunks,
+    paste_chunk,
+    resize_background,
 )
 from benchmark.ids import item_id, item_rng, stable_digest
 from benchmark.layout import ResultsLayout
 from benchmark.manifest import ManifestError, write_skipped
 from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.table_files import item_row, read_items, write_items
-from benchmark.video import VideoReadError, pixels_sha256, read_image, read_video, write_image
+from benchmark.video import (
+    VideoReadError,
+    open_video,
+    pixels_sha256,
+    read_image,
+    video_pixels,
+    write_image,
+)
 
 STAGE = "composite"  # the `stage` column of skipped.csv rows written here
 
@@ -69,25 +77,41 @@ def _map_videos(assembly: Assembly, videos: list[str], work, threads: int) -> tu
     return rows, skipped
 
 
-def _write_item(
+def _write_items(
     assembly: Assembly,
     protocol: str,
-    source: str,
-    item: str,
-    chunks: Iterable[np.ndarray],
-    shape: tuple[int, ...],
-    fps: float,
-) -> tuple[str, np.ndarray]:
-    """Write one item from its streamed chunks (atomically), decode it back and check that it has
-    the (T, H, W, 3) `shape` of its source clip; returns (path relative to results/, pixels)."""
-    relative = assembly.item_path(protocol, source, item, assembly.item_format.suffix)
-    target = assembly.results / relative
-    remove_stale_temporaries(target)
-    assembly.item_format.write(target, itertools.chain.from_iterable(chunks), fps)
-    decoded, _ = read_video(target)
-    if decoded.shape != shape:
-        raise AssemblyError(f"{target}: decodes to {decoded.shape}, wrote {shape}")
-    return relative, decoded
+    source: SourceVideo,
+    items: list[tuple[str, str, np.ndarray]],
+) -> list[tuple[str, str]]:
+    """Write every item of one source video in one pass over its frames: `items` lists (background
+    source name, item id, the (H, W, 3) still the actor is pasted on). Each chunk of the source is
+    pasted onto every still and handed to that item's writer while it is in cache, so memory holds
+    one chunk and the open writers, not a clip. Then each item is decoded back, one frame at a
+    time, and checked against the span's shape; returns (path relative to results/, pixels sha256)
+    per item. A failure anywhere leaves none of the video's items behind under their final names."""
+    fmt = assembly.item_format
+    paths = []
+    for source_name, item, _ in items:
+        relative = assembly.item_path(protocol, source_name, item, fmt.suffix)
+        remove_stale_temporaries(assembly.results / relative)
+        paths.append(relative)
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(fmt.writer(assembly.results / r, source.fps)) for r in paths]
+        out = np.empty((CHUNK_FRAMES, *source.shape[1:]), np.uint8)
+        for frames, foreground in source.chunks():
+            target = out[: len(frames)]
+            for (_, _, still), writer in zip(items, writers, strict=True):
+                paste_chunk(frames, foreground, still, target)
+                writer.add(target)
+    checked = []
+    for relative in paths:
+        count, shape, sha256 = video_pixels(assembly.results / relative)
+        if (count, *shape) != source.shape:
+            raise AssemblyError(
+                f"{assembly.results / relative}: decodes to {(count, *shape)}, wrote {source.shape}"
+            )
+        checked.append((relative, sha256))
+    return checked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,41 +119,42 @@ def _write_item(
 
 
 def scuba_video(assembly: Assembly, video_id: str) -> list[dict]:
-    """Every SCUBA item of one video (all sources x versions): composite, write, decode, hash."""
-    frames, fps, _, foreground = assembly.load_video(video_id)
-    first, last = assembly.span(video_id, len(frames))
-    clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]
+    """Every SCUBA item of one video (all sources x versions) from one decode of it: composite,
+    write, decode back, hash."""
     label = int(assembly.manifest.at[video_id, "label"])
-    rows = []
-    buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)  # one chunk, every item
-    for source in assembly.sources:
-        library = assembly.library(source.name)
-        for k in range(assembly.bench["versions"]):
-            background_id = library.background_id(video_id, k)
-            # Streamed: each chunk is encoded while it is in cache (no whole composited clip).
-            chunks = composite_chunks(clip, clip_masks, library.image(background_id), buffer=buffer)
-            scuba_id = item_id(video_id, k)
-            relative, decoded = _write_item(
-                assembly, "scuba", source.name, scuba_id, chunks, clip.shape, fps
-            )
-            rows.append(
-                item_row(
-                    item_id=scuba_id,
-                    video_id=video_id,
-                    version=k,
-                    protocol="scuba",
-                    source=source.name,
-                    variant=assembly.variant,
-                    background_id=background_id,
-                    label=label,
-                    frames=len(clip),
-                    first_frame=first,
-                    pair_id=item_id(video_id, k, static=True),
-                    path=relative,
-                    sha256=pixels_sha256(decoded),
-                )
-            )
-    return rows
+    with assembly.stream_video(video_id) as source:
+        height, width = source.shape[1:3]
+        plan = []
+        for background in assembly.sources:
+            library = assembly.library(background.name)
+            for k in range(assembly.bench["versions"]):
+                background_id = library.background_id(video_id, k)
+                still = resize_background(library.image(background_id), width, height)
+                plan.append((background.name, k, background_id, still))
+        written = _write_items(
+            assembly,
+            "scuba",
+            source,
+            [(name, item_id(video_id, k), still) for name, k, _, still in plan],
+        )
+    return [
+        item_row(
+            item_id=item_id(video_id, k),
+            video_id=video_id,
+            version=k,
+            protocol="scuba",
+            source=name,
+            variant=assembly.variant,
+            background_id=background_id,
+            label=label,
+            frames=source.span_frames,
+            first_frame=source.first,
+            pair_id=item_id(video_id, k, static=True),
+            path=relative,
+            sha256=sha256,
+        )
+        for (name, k, background_id, _), (relative, sha256) in zip(plan, written, strict=True)
+    ]
 
 
 def run_scuba_shard(config: dict, variant: str, shard: str, threads: int = 1) -> pd.DataFrame:
@@ -167,24 +192,20 @@ def scufo_items(assembly: Assembly, scuba: pd.DataFrame) -> list[dict]:
     """One SCUFO item per SCUBA row of one video: a frozen frame of the decoded SCUBA item."""
     video_id = scuba["video_id"].iloc[0]
     masks = read_actor_masks(mask_path(assembly.results / "masks", assembly.variant, video_id))
-    nonempty_source = masks.foreground().reshape(masks.num_frames, -1).any(axis=1)
+    nonempty_source = np.array([masks.frame_mask(t).any() for t in range(masks.num_frames)], bool)
     clip_cfg = assembly.bench["test_clip"]
     rows = []
     for row in scuba.itertuples(index=False):
-        decoded, _ = read_video(assembly.results / row.path)
-        if len(decoded) != row.frames:
-            raise AssemblyError(
-                f"{assembly.results / row.path}: {len(decoded)} frames, items.csv says {row.frames}"
-            )
         nonempty = nonempty_source[row.first_frame : row.first_frame + row.frames]
         clip = test_clip_indices(row.frames, clip_cfg["frames"], clip_cfg["stride"])
         rng = item_rng(assembly.seed, "scufo", row.source, video_id, row.version)
         static = choose_static_frame(nonempty, clip, assembly.bench["scufo"]["frame_choice"], rng)
+        frozen = _item_frame(assembly.results / row.path, static, row.frames)
         scufo_id = item_id(video_id, row.version, static=True)
         relative = assembly.item_path("scufo", row.source, scufo_id, ".png")
         target = assembly.results / relative
         remove_stale_temporaries(target)
-        write_image(target, decoded[static])
+        write_image(target, frozen)
         rows.append(
             item_row(
                 item_id=scufo_id,
@@ -204,6 +225,18 @@ def scufo_items(assembly: Assembly, scuba: pd.DataFrame) -> list[dict]:
             )
         )
     return rows
+
+
+def _item_frame(path: Path, t: int, frames: int) -> np.ndarray:
+    """Frame t of an item, decoded one frame at a time, after checking its length (`frames`)."""
+    chosen, count = None, 0
+    with open_video(path) as (_, decoded):
+        for count, frame in enumerate(decoded, start=1):
+            if count - 1 == t:
+                chosen = frame
+    if count != frames:
+        raise AssemblyError(f"{path}: {count} frames, items.csv says {frames}")
+    return chosen
 
 
 def run_scufo_shard(config: dict, variant: str, shard: str, threads: int = 1) -> pd.DataFrame:
@@ -249,18 +282,20 @@ def static_actor(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(frame, mask, source frame) of the partner's static actor: the annotated frame nearest the
     middle of its annotated frames whose mask is not empty, resized to (height, width) if needed."""
-    frames, _, masks, foreground = assembly.load_video(partner)
-    annotated = assembly.annotated_frames.get(partner, np.arange(len(frames)))
-    annotated = annotated[annotated < len(frames)]
-    middle = annotated[len(annotated) // 2] if annotated.size else len(frames) // 2
+    masks = read_actor_masks(mask_path(assembly.results / "masks", assembly.variant, partner))
+    num_frames = masks.num_frames
+    annotated = assembly.annotated_frames.get(partner, np.arange(num_frames))
+    annotated = annotated[annotated < num_frames]
+    middle = annotated[len(annotated) // 2] if annotated.size else num_frames // 2
     order = sorted(annotated, key=lambda t: (abs(int(t) - int(middle)), int(t)))
-    chosen = next((int(t) for t in order if foreground[t].any()), None)
+    chosen = next((int(t) for t in order if masks.frame_mask(t).any()), None)
     if chosen is None:
         raise AssemblyError(
             f"{mask_path(assembly.results / 'masks', assembly.variant, partner)}: no annotated frame "
             f"with a non-empty mask, so no static actor can be cut from {partner!r}"
         )
-    frame, mask = frames[chosen], foreground[chosen]
+    frame, _ = assembly.frame(partner, chosen)
+    mask = masks.frame_mask(chosen)
     if frame.shape[:2] != (height, width):
         frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC))
         mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
@@ -275,41 +310,42 @@ def conflfg_video(assembly: Assembly, video_id: str) -> list[dict]:
     partner = conflfg_partner(
         assembly.seed, video_id, label, candidates, assembly.has_static_actor_in_every_variant
     )
-    frames, fps, _, foreground = assembly.load_video(video_id)
-    first, last = assembly.span(video_id, len(frames))
-    clip, clip_masks = frames[first : last + 1], foreground[first : last + 1]
-    static_frame, static_mask, static_index = static_actor(assembly, partner, *frames.shape[1:3])
-    rows = []
-    buffer = np.empty((CHUNK_FRAMES, *clip.shape[1:]), np.uint8)
-    for k in range(settings["versions"]):
-        background_id = library.background_id(video_id, k)
-        # Static actor on the background first, then the moving actor on top of both.
-        still = paste_actor(static_frame, static_mask, library.image(background_id))
-        chunks = paste_chunks(clip, clip_masks, still, buffer=buffer)
-        conflfg_id = item_id(video_id, k)
-        relative, decoded = _write_item(
-            assembly, "conflfg", library.source.name, conflfg_id, chunks, clip.shape, fps
+    with assembly.stream_video(video_id) as source:
+        static_frame, static_mask, static_index = static_actor(
+            assembly, partner, *source.shape[1:3]
         )
-        rows.append(
-            item_row(
-                item_id=conflfg_id,
-                video_id=video_id,
-                version=k,
-                protocol="conflfg",
-                source=library.source.name,
-                variant=assembly.variant,
-                background_id=background_id,
-                label=label,
-                static_label=int(assembly.manifest.at[partner, "label"]),
-                static_video_id=partner,
-                frames=len(clip),
-                first_frame=first,
-                static_frame=static_index,
-                path=relative,
-                sha256=pixels_sha256(decoded),
-            )
+        plan = []
+        for k in range(settings["versions"]):
+            background_id = library.background_id(video_id, k)
+            # Static actor on the background first, then the moving actor on top of both.
+            still = paste_actor(static_frame, static_mask, library.image(background_id))
+            plan.append((k, background_id, still))
+        written = _write_items(
+            assembly,
+            "conflfg",
+            source,
+            [(library.source.name, item_id(video_id, k), still) for k, _, still in plan],
         )
-    return rows
+    return [
+        item_row(
+            item_id=item_id(video_id, k),
+            video_id=video_id,
+            version=k,
+            protocol="conflfg",
+            source=library.source.name,
+            variant=assembly.variant,
+            background_id=background_id,
+            label=label,
+            static_label=int(assembly.manifest.at[partner, "label"]),
+            static_video_id=partner,
+            frames=source.span_frames,
+            first_frame=source.first,
+            static_frame=static_index,
+            path=relative,
+            sha256=sha256,
+        )
+        for (k, background_id, _), (relative, sha256) in zip(plan, written, strict=True)
+    ]
 
 
 def run_conflfg_shard(config: dict, variant: str, shard: str, threads: int = 1) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from benchmark.manifest import read_boxes, read_manifest
 from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.review.decisions import read_decisions
 from benchmark.table_files import read_qc
-from benchmark.video import VideoReadError, read_video
+from benchmark.video import VideoReadError, open_video
 
 # qc.csv's numeric columns (docs/contracts.md) and which end is "worst" when sorting worst-first:
 # "asc" = low values are bad (e.g. IoU with truth), "desc" = high values are bad (e.g. leaks).
@@ -112,17 +112,19 @@ def render_sprite(
 ) -> Image.Image:
     """The preview strip of one video and mask source: len(indices) frames of `size` (pw, ph) side by side.
 
-    `frames` (T, H, W, 3) uint8 or None (no pixels: grey); `foreground` (T, H, W) bool; `boxes[t]`
+    `frames` (T, H, W, 3) uint8 (or a sequence of frames, None where a frame has no pixels), or
+    None (no pixels: grey); `foreground` (T, H, W) bool (or a sequence of (H, W) masks); `boxes[t]`
     the prompt boxes of frame t in video pixels (x2/y2 exclusive).
     """
     pw, ph = size
-    height, width = foreground.shape[1:]
+    height, width = np.shape(foreground[0]) if len(foreground) else (1, 1)  # no frame: empty strip
     sx, sy = pw / width, ph / height
     strip = Image.new("RGB", (pw * len(indices), ph))
     for i, t in enumerate(indices):
-        if frames is not None and t < len(frames):
+        frame = frames[t] if frames is not None and t < len(frames) else None
+        if frame is not None:
             tile = np.asarray(
-                Image.fromarray(frames[t]).resize((pw, ph), Image.BILINEAR), dtype=np.float32
+                Image.fromarray(frame).resize((pw, ph), Image.BILINEAR), dtype=np.float32
             )
         else:
             tile = np.full((ph, pw, 3), 96.0, dtype=np.float32)
@@ -180,23 +182,40 @@ class _Job:
 
 def _render_job(job: _Job, settings: GallerySettings, previews: Path) -> dict[str, str]:
     """Render every out-of-date sprite of one video; returns {source: problem} for what failed."""
-    problems: dict[str, str] = {}
-    frames = None
-    if job.video_path is not None:
-        try:
-            frames, _ = read_video(job.video_path)
-        except VideoReadError as error:
-            problems["video"] = str(error)
+    problems: dict[str, str] = {}  # the video's problem first, then each source's
+    mask_problems: dict[str, str] = {}
+    masks_of = {}
     for source, path in job.sources.items():
         try:
-            masks = read_actor_masks(path)
+            masks_of[source] = read_actor_masks(path)
         except MaskFileError as error:
-            problems[source] = str(error)
-            continue
-        foreground = masks.foreground()
-        indices = preview_frame_indices(len(foreground), settings.preview_frames)
+            mask_problems[source] = str(error)
+    indices_of = {
+        source: preview_frame_indices(masks.num_frames, settings.preview_frames)
+        for source, masks in masks_of.items()
+    }
+    wanted = {t for indices in indices_of.values() for t in indices}
+    frames_at: dict[int, np.ndarray] = {}  # only the preview frames: memory does not grow with T
+    if job.video_path is not None:
+        try:
+            with open_video(job.video_path) as (_, frames):
+                for t, frame in enumerate(frames):
+                    if t in wanted:
+                        frames_at[t] = frame
+        except VideoReadError as error:
+            problems["video"] = str(error)
+            frames_at = {}
+    problems.update(mask_problems)
+    for source, masks in masks_of.items():
+        indices = indices_of[source]
         size = preview_size(masks.width, masks.height, settings.preview_size)
-        sprite = render_sprite(frames, foreground, job.boxes, indices, size)
+        sprite = render_sprite(
+            [frames_at.get(t) for t in indices],
+            [masks.frame_mask(t) for t in indices],
+            [job.boxes[t] if t < len(job.boxes) else [] for t in indices],
+            list(range(len(indices))),
+            size,
+        )
         with atomic_path(previews / source / f"{job.video_id}.webp") as tmp:
             sprite.save(
                 tmp, "WEBP", quality=settings.quality, method=2

@@ -68,15 +68,41 @@ def qc_video(
     context: ActorMasks | None = None,
 ) -> dict:
     """One qc.csv row (definitions in the module docstring)."""
-    fg = masks.foreground()  # (T, H, W)
-    num_frames, height, width = fg.shape
+    shape = (masks.num_frames, masks.height, masks.width)
+    num_frames, height, width = shape
     for other, what in ((truth, "truth"), (context, "context")):
-        if other is not None and (other.num_frames, other.height, other.width) != fg.shape:
+        if other is not None and (other.num_frames, other.height, other.width) != shape:
             raise QcError(
                 f"{masks.video_id}: {what} masks are {other.num_frames}x{other.height}x{other.width}, "
                 f"{masks.tracker} masks {num_frames}x{height}x{width}; rebuild the stale one"
             )
-    area = fg.reshape(num_frames, -1).sum(axis=1).astype(np.float64)
+    boxes = (
+        None
+        if video_boxes.empty
+        else box_masks(masks.video_id, video_boxes, num_frames, height, width, mode="union")
+    )
+    # Per-frame pixel counts, one frame's masks in memory at a time (not the (T, H, W) arrays).
+    counts = {
+        name: np.zeros(num_frames, np.int64)
+        for name in ("area", "box", "fill", "union", "inter", "leak", "object", "object_hit")
+    }
+    for t in range(num_frames):
+        fg = masks.frame_mask(t)
+        counts["area"][t] = fg.sum()
+        if boxes is not None:
+            box = boxes.frame_mask(t)
+            counts["box"][t], counts["fill"][t] = box.sum(), (fg & box).sum()
+        if truth is not None:
+            gt = truth.frame_mask(t)
+            counts["union"][t], counts["inter"][t] = (fg | gt).sum(), (fg & gt).sum()
+            counts["leak"][t] = (fg & ~gt).sum()
+        if context is not None:
+            object_mask = context.frame_mask(t)
+            counts["object"][t], counts["object_hit"][t] = (
+                object_mask.sum(),
+                (fg & object_mask).sum(),
+            )
+    area = counts["area"].astype(np.float64)
     non_empty = area > 0
     scores = [s for entries in masks.frames for _, s in entries.values() if s is not None]
     row: dict = {
@@ -88,16 +114,13 @@ def qc_video(
         "area_mean": float(area[non_empty].mean() / (height * width)) if non_empty.any() else 0.0,
     }
     flags = []
-    if video_boxes.empty:
+    if boxes is None:
         row["box_fill_mean"] = float("nan")
         flags.append("no_boxes")
     else:
-        boxes = box_masks(
-            masks.video_id, video_boxes, num_frames, height, width, mode="union"
-        ).foreground()
-        box_area = boxes.reshape(num_frames, -1).sum(axis=1)
+        box_area = counts["box"]
         annotated = box_area > 0
-        fill = (fg & boxes).reshape(num_frames, -1).sum(axis=1)[annotated] / box_area[annotated]
+        fill = counts["fill"][annotated] / box_area[annotated]
         row["box_fill_mean"] = float(fill.mean()) if annotated.any() else float("nan")
         if (annotated & ~non_empty).any():
             flags.append("empty_in_span")
@@ -108,20 +131,17 @@ def qc_video(
     jumps = np.abs(np.diff(area))[both] / np.maximum(area[1:], area[:-1])[both]
     row["max_area_jump"] = float(jumps.max()) if len(jumps) else 0.0
     if truth is not None:
-        gt = truth.foreground()
-        union = (fg | gt).reshape(num_frames, -1).sum(axis=1)
-        inter = (fg & gt).reshape(num_frames, -1).sum(axis=1)
+        union, inter = counts["union"], counts["inter"]
         row["iou_gt_mean"] = (
             float((inter[union > 0] / union[union > 0]).mean())
             if (union > 0).any()
             else float("nan")
         )
-        row["leak_gt"] = _ratio((fg & ~gt).sum(), fg.sum())
+        row["leak_gt"] = _ratio(counts["leak"].sum(), counts["area"].sum())
     else:
         row["iou_gt_mean"] = row["leak_gt"] = float("nan")
     if context is not None:
-        object_mask = context.foreground()
-        row["leak_context_gt"] = _ratio((fg & object_mask).sum(), object_mask.sum())
+        row["leak_context_gt"] = _ratio(counts["object_hit"].sum(), counts["object"].sum())
     else:
         row["leak_context_gt"] = float("nan")
     if row["box_fill_mean"] < thresholds["tiny_box_fill"]:
