@@ -8,7 +8,12 @@ grow by less than half of it (what does grow: per-frame mask RLEs and zip direct
 frame size and the encoder settings, not on the length.
 """
 
+import gc
+import json
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +33,7 @@ ONE_LONG_VIDEO = LONG * SIZE * SIZE * 3
 
 
 def traced_peak(work) -> int:
+    gc.collect()  # garbage left by earlier work (other tests in this process) is not this stage's
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -78,12 +84,29 @@ def stage_peaks(root, frames: int, item_format: str) -> dict[str, int]:
     return peaks
 
 
+def stage_peaks_in_a_new_process(root, frames: int) -> dict[str, int]:
+    """`stage_peaks` in a fresh interpreter: the same imports and nothing left by other tests."""
+    script = (
+        "import json, sys, pathlib\n"
+        "from tests.test_streaming_memory import stage_peaks\n"
+        "print(json.dumps(stage_peaks(pathlib.Path(sys.argv[1]), int(sys.argv[2]), 'mp4')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(root), str(frames)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_stage_memory_does_not_grow_with_video_length(tmp_path):
-    """mp4 items: every stage decodes H.264 (the zip path differs only in its writer)."""
-    stage_peaks(tmp_path / "warm", SHORT, "mp4")  # first imports (torch, ...) would count as short
-    long = stage_peaks(tmp_path / "long", LONG, "mp4")
-    short = stage_peaks(tmp_path / "short", SHORT, "mp4")
+    """mp4 items: every stage decodes H.264 (the zip path differs only in its writer). Each length
+    runs in its own process, so first imports count alike and other tests' state not at all."""
+    long = stage_peaks_in_a_new_process(tmp_path / "long", LONG)
+    short = stage_peaks_in_a_new_process(tmp_path / "short", SHORT)
     growth = {stage: long[stage] - short[stage] for stage in short}
     print({stage: (short[stage], long[stage]) for stage in short})
     assert all(value < ONE_LONG_VIDEO / 2 for value in growth.values()), growth

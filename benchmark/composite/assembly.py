@@ -149,11 +149,11 @@ class Assembly:
         ):
             yield SourceVideo(video_id, video, masks_file, masks, fps, first, last, frames)
 
-    def frame(self, video_id: str, t: int) -> tuple[np.ndarray, ActorMasks]:
-        """Frame t of a video and its masks of this variant, decoding one frame at a time (the
-        whole video is still decoded, to check it against its masks)."""
+    def frame(self, video_id: str, t: int) -> np.ndarray:
+        """Frame t of a video, decoding one frame at a time (the whole video is still decoded, to
+        check it against its masks of this variant)."""
         with self.stream_video(video_id) as source:
-            return source.frame(t), source.masks
+            return source.frame(t)
 
     def span(self, video_id: str, num_frames: int) -> tuple[int, int]:
         """(first, last) source frames of the items, inclusive (config `benchmark.span`)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from benchmark.atomic import atomic_path
 from benchmark.composite.errors import AssemblyError
-from benchmark.video import H264Writer, encode_jpeg, write_h264
+from benchmark.video import H264Writer, encode_jpeg
 
 ITEM_SUFFIX = {"jpeg_zip": ".zip", "mp4": ".mp4"}
 
@@ -57,26 +57,6 @@ def write_jpeg_zip(
     return writer.count
 
 
-def write_mp4(
-    path: str | os.PathLike,
-    frames: Iterable[np.ndarray],
-    fps: float,
-    *,
-    crf: int,
-    pix_fmt: str,
-    preset: str = "medium",
-) -> int:
-    """H.264 with a chosen chroma layout, atomically; returns the number of frames. `frames`: any
-    iterable of (H, W, 3) uint8 arrays. `yuv444p` keeps full-resolution chroma, so the background's
-    colour does not bleed into the actor at the mask boundary as with yuv420p
-    (perf/README_assembly.md). The encoder settings are `benchmark.video.write_h264`'s: one thread
-    and a pinned x264 SIMD set, so items are byte-identical whatever the machine or `--threads`."""
-    try:
-        return write_h264(path, frames, fps, crf=crf, pix_fmt=pix_fmt, preset=preset)
-    except ValueError as error:
-        raise AssemblyError(str(error)) from error
-
-
 @dataclass(frozen=True)
 class ItemFormat:
     kind: str  # jpeg_zip | mp4
@@ -101,19 +81,31 @@ class ItemFormat:
     def suffix(self) -> str:
         return ITEM_SUFFIX[self.kind]
 
-    def writer(self, path: Path, fps: float) -> JpegZipWriter | H264Writer:
-        """An open writer of one item (`add` frames, close by leaving its `with` block)."""
+    @contextlib.contextmanager
+    def writer(self, path: Path, fps: float) -> Iterator[JpegZipWriter | H264Writer]:
+        """One item's writer, open for `add`; the file is renamed into place when the block ends.
+        mp4 items: H.264 with a chosen chroma layout (`yuv444p` keeps the background's colour from
+        bleeding into the actor at the mask boundary, perf/README_assembly.md) and
+        `benchmark.video.H264Writer`'s pinned encoder, so items are byte-identical whatever the
+        machine or `--threads`. An encoder refusal (e.g. odd sizes for yuv420p) is an
+        AssemblyError."""
         if self.kind == "jpeg_zip":
-            return JpegZipWriter(path, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling)
-        return H264Writer(path, fps, crf=self.crf, pix_fmt=self.pix_fmt, preset=self.preset)
+            opened = JpegZipWriter(
+                path, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling
+            )
+        else:
+            opened = H264Writer(path, fps, crf=self.crf, pix_fmt=self.pix_fmt, preset=self.preset)
+        try:
+            with opened as writer:
+                yield writer
+        except ValueError as error:
+            raise AssemblyError(str(error)) from error
 
     def write(self, path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
         """Write an item from a clip or any iterable of frames; returns the frame count."""
-        if self.kind == "jpeg_zip":
-            return write_jpeg_zip(
-                path, frames, quality=self.jpeg_quality, subsampling=self.jpeg_subsampling
-            )
-        return write_mp4(path, frames, fps, crf=self.crf, pix_fmt=self.pix_fmt, preset=self.preset)
+        with self.writer(path, fps) as writer:
+            writer.add(frames)
+        return writer.count
 
 
 def remove_stale_temporaries(path: Path) -> None:

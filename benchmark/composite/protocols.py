@@ -294,7 +294,7 @@ def static_actor(
             f"{mask_path(assembly.results / 'masks', assembly.variant, partner)}: no annotated frame "
             f"with a non-empty mask, so no static actor can be cut from {partner!r}"
         )
-    frame, _ = assembly.frame(partner, chosen)
+    frame = assembly.frame(partner, chosen)
     mask = masks.frame_mask(chosen)
     if frame.shape[:2] != (height, width):
         frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC))
