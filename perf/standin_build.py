@@ -3,7 +3,7 @@ bytes on disk and file counts per stage and per item.
 
     .venv/bin/python perf/standin_build.py --box-file PYANNOT --test-list TESTLIST \
         [--slice 45] [--cores 2] [--n-shards 16] [--workdir DIR] [--csv perf/standin_build.csv] \
-        [--last-stage build_review_gallery]
+        [--last-stage build_review_gallery] [--versions 1 --sources 1]
 
 Runs the real workflow (`config/ucf101_24_standin.yaml`, rule all without training) in `--workdir`
 through Snakemake's command line, one stage at a time (`--until <rule>` in pipeline order, so each
@@ -15,6 +15,10 @@ the children's user + system time of the stage (less sensitive to a shared machi
 `--slice N` renders only N test videos (the CI slice's rule, `select_slice`); `--slice 0` is the
 whole 910-video test set. Prints a table and writes it as CSV; the per-item figures divide a
 stage's bytes by its items (videos for per-video stages, shard-table rows for item sets).
+`--versions V --sources S` build V background versions from the first S background sources of the
+config instead of its 5 x 3: every video through every stage at 1 / (5 * 3) of the SCUBA items,
+for a whole-video-volume run on a machine without the disk or the hours for every item. The CSV is
+rewritten after every stage, so an interrupted run keeps the stages it finished.
 """
 
 from __future__ import annotations
@@ -137,6 +141,11 @@ def write_overlay(workdir: Path, args: argparse.Namespace) -> Path:
         "threads": {"default": args.cores},
         "report": {"after_run": False},
     }
+    if args.versions:
+        overlay["benchmark"] = {"versions": args.versions}
+    if args.sources:
+        sources = yaml.safe_load(CONFIG.read_text())["backgrounds"]["sources"]
+        overlay["backgrounds"] = {"sources": sources[: args.sources]}
     path = workdir / "standin_overlay.yaml"
     path.write_text(yaml.safe_dump(overlay, sort_keys=True))
     return path
@@ -181,6 +190,10 @@ def main() -> None:
         default=STAGES[-1][0],
         help="stop after this stage (e.g. build_review_gallery: the per-video stages only)",
     )
+    parser.add_argument("--versions", type=int, help="background versions (default: the config's)")
+    parser.add_argument(
+        "--sources", type=int, help="use the config's first N background sources (default: all)"
+    )
     args = parser.parse_args()
     last = [rule for rule, _ in STAGES].index(args.last_stage)
     workdir = Path(args.workdir).resolve()
@@ -222,6 +235,8 @@ def main() -> None:
             }
         )
         print(f"{rule}: {rows[-1]}", flush=True)
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
     total = time.perf_counter() - total_started
     table = pd.DataFrame(rows)
     manifest = pd.read_csv(results / "manifest.csv")
