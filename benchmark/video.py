@@ -164,6 +164,45 @@ def _checked_frames(path: Path, frames: Iterator[np.ndarray]) -> Iterator[np.nda
         raise VideoReadError(f"{path}: no frames could be decoded (empty or zero-frame video)")
 
 
+def read_frame(path: str | os.PathLike, t: int) -> tuple[np.ndarray, int]:
+    """(frame t as `open_video` gives it, the video's frame count), decoding as little as the format
+    allows: one image of a zip or folder; a video file's frames up to t (only frame t converted to
+    RGB), then its packets counted (`video_info`)."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoReadError(f"{path}: file not found")
+    try:
+        if path.is_dir():
+            files = _frame_files(path)
+            if not 0 <= t < len(files):
+                raise VideoReadError(f"{path}: has {len(files)} frames, no frame {t}")
+            return _rgb(Image.open(files[t])), len(files)
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                names = _zip_members(archive)
+                if not 0 <= t < len(names):
+                    raise VideoReadError(f"{path}: has {len(names)} frames, no frame {t}")
+                return _rgb(Image.open(io.BytesIO(archive.read(names[t])))), len(names)
+        chosen = None
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: contains no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                if index == t:
+                    chosen = frame.to_ndarray(format="rgb24")
+                    break
+    except VideoReadError:
+        raise
+    except (av.FFmpegError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise VideoReadError(f"{path}: cannot decode ({error}); re-encode or remove it") from error
+    count = video_info(path).num_frames
+    if chosen is None:
+        raise VideoReadError(f"{path}: has {count} frames, no frame {t}")
+    return chosen, count
+
+
 def video_pixels(path: str | os.PathLike) -> tuple[int, tuple[int, ...], str]:
     """(frames, (H, W, 3), `pixels_sha256` of every frame) of a decoded video, one frame in memory
     at a time: the identity of an item's content without holding the item."""

@@ -1,4 +1,4 @@
-"""Memory of the per-video stages does not grow with a video's length beyond one chunk of frames.
+"""Memory of the per-video stages (tracking included) does not grow with a video's length beyond one chunk of frames.
 
 The same tiny dataset is built twice, with 16-frame and with 128-frame videos (8x longer), and each
 stage's peak of traced Python / NumPy memory (`tracemalloc`: every NumPy array is traced) is
@@ -8,6 +8,7 @@ grow by less than half of it (what does grow: per-frame mask RLEs and zip direct
 frame size and the encoder settings, not on the length.
 """
 
+import copy
 import gc
 import json
 import subprocess
@@ -25,6 +26,7 @@ from benchmark.ids import shard_name
 from benchmark.manifest import clip_boxes, read_boxes, read_manifest
 from benchmark.review.gallery import GallerySettings, build_gallery
 from benchmark.tracking.qc import run_qc
+from benchmark.tracking.run import track_shard
 from tests.test_composite_assembly import build_backgrounds, build_inputs
 
 SIZE = 64
@@ -51,7 +53,13 @@ def stage_peaks(root, frames: int, item_format: str) -> dict[str, int]:
     )
     build_backgrounds(config)
     shard = shard_name(0)
+    windowed = copy.deepcopy(config)
+    windowed["tracking"]["grabcut"]["cleanup"].update(
+        temporal_window=5, largest_component=True, fill_holes=True
+    )
     peaks = {
+        "track_grabcut": traced_peak(lambda: track_shard(config, "grabcut", shard)),
+        "track_grabcut_window_5": traced_peak(lambda: track_shard(windowed, "grabcut", shard)),
         "scuba": traced_peak(lambda: run_scuba_shard(config, "box_first", shard)),
         "scufo": traced_peak(lambda: run_scufo_shard(config, "box_first", shard)),
         "conflfg": traced_peak(lambda: run_conflfg_shard(config, "box_first", shard)),

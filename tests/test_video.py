@@ -3,6 +3,7 @@ import pytest
 
 from benchmark.video import (
     VideoReadError,
+    read_frame,
     read_video,
     video_info,
     write_frame_folder,
@@ -39,6 +40,25 @@ def test_mp4_and_zip_are_close_and_info_reads_without_decoding(tmp_path):
     info = video_info(tmp_path / "clip.mp4")
     assert (info.num_frames, info.width, info.height, info.fps) == (6, 48, 32, 25.0)
     assert video_info(tmp_path / "clip.zip").num_frames == 6
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.mkv", "clip.zip", "frames"])
+def test_read_frame_gives_the_streamed_frame_and_the_length(tmp_path, name):
+    clip = gradient_clip(frames=9)
+    path = tmp_path / name
+    if name == "clip.zip":
+        write_frame_zip(path, clip)
+    elif name == "frames":
+        write_frame_folder(path, clip)
+    else:
+        write_video(path, clip, fps=25, crf=10)
+    decoded, _ = read_video(path)
+    for t in (0, 4, 8):
+        frame, count = read_frame(path, t)
+        assert count == 9 and np.array_equal(frame, decoded[t])
+    with pytest.raises(VideoReadError, match="has 9 frames, no frame 9") as error:
+        read_frame(path, 9)
+    assert str(path) in str(error.value)
 
 
 def test_bad_videos_raise_errors_naming_the_file(tmp_path):

@@ -32,8 +32,8 @@ from benchmark.masks import MaskFileError, mask_path, read_actor_masks
 from benchmark.table_files import item_row, read_items, write_items
 from benchmark.video import (
     VideoReadError,
-    open_video,
     pixels_sha256,
+    read_frame,
     read_image,
     video_pixels,
     write_image,
@@ -228,12 +228,8 @@ def scufo_items(assembly: Assembly, scuba: pd.DataFrame) -> list[dict]:
 
 
 def _item_frame(path: Path, t: int, frames: int) -> np.ndarray:
-    """Frame t of an item, decoded one frame at a time, after checking its length (`frames`)."""
-    chosen, count = None, 0
-    with open_video(path) as (_, decoded):
-        for count, frame in enumerate(decoded, start=1):
-            if count - 1 == t:
-                chosen = frame
+    """Frame t of an item (decoded no further than t), after checking its length (`frames`)."""
+    chosen, count = read_frame(path, t)
     if count != frames:
         raise AssemblyError(f"{path}: {count} frames, items.csv says {frames}")
     return chosen

@@ -21,6 +21,7 @@ a layout cannot supply is written as such: `background_id` "unknown", `first_fra
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -41,7 +42,14 @@ from benchmark.exports import PROTOCOL_TITLES, SOURCE_TITLES
 from benchmark.ids import item_id, item_rng, sanitize_video_id
 from benchmark.release.files import ReleaseError, staged_folder
 from benchmark.table_files import item_row, write_items
-from benchmark.video import FRAME_EXTENSIONS, pixels_sha256, read_image, read_video, write_image
+from benchmark.video import (
+    FRAME_EXTENSIONS,
+    VideoReadError,
+    open_video,
+    pixels_sha256,
+    read_image,
+    write_image,
+)
 
 ALBAR_FOLDER = re.compile(
     r"^(?P<dataset>[A-Za-z0-9]+)_(?P<protocol>SCUBA|SCUFO|ConflFG)_(?P<source>[A-Za-z0-9]+)$"
@@ -187,11 +195,37 @@ def albar_labeller(
     return from_table
 
 
-def _best_frame(frames: np.ndarray, still: np.ndarray, where: Path) -> int:
-    if still.shape != frames.shape[1:]:
-        raise LayoutError(f"{where}: size {still.shape[:2]} differs from its SCUBA item's")
-    errors = ((frames.astype(np.float32) - still.astype(np.float32)) ** 2).mean(axis=(1, 2, 3))
-    return int(np.argmin(errors))
+def _scan_item(path: Path, still: np.ndarray, where: Path) -> tuple[int, str, int]:
+    """(frames, `pixels_sha256`, the frame closest to `still` in mean squared error) of an item,
+    decoded one frame at a time."""
+    digest = hashlib.sha256()
+    count, best, best_error = 0, 0, np.inf
+    with open_video(path) as (_, frames):
+        for t, frame in enumerate(frames):
+            if t == 0 and still.shape != frame.shape:
+                raise LayoutError(f"{where}: size {still.shape[:2]} differs from its SCUBA item's")
+            digest.update(np.ascontiguousarray(frame).tobytes())
+            error = ((frame[None].astype(np.float32) - still.astype(np.float32)) ** 2).mean(
+                axis=(1, 2, 3)
+            )[0]
+            if error < best_error:
+                best, best_error = t, error
+            count = t + 1
+    return count, digest.hexdigest(), best
+
+
+def _scan_and_keep(path: Path, keep: int | None) -> tuple[str, np.ndarray | None]:
+    """(`pixels_sha256`, frame `keep` or None) of an item, decoded one frame at a time."""
+    digest = hashlib.sha256()
+    kept = None
+    with open_video(path) as (_, frames):
+        for t, frame in enumerate(frames):
+            digest.update(np.ascontiguousarray(frame).tobytes())
+            if t == keep:
+                kept = frame
+    if keep is not None and kept is None:
+        raise VideoReadError(f"{path}: has no frame {keep}")
+    return digest.hexdigest(), kept
 
 
 def import_albar(
@@ -238,7 +272,6 @@ def import_albar(
                 scuba_id, scufo_id = item_id(video_id, k), item_id(video_id, k, static=True)
                 rel = Path("bench") / variant / f"scuba-{bg}" / "items" / f"{scuba_id}.zip"
                 _link_or_copy(scuba[name], staging / rel)
-                frames, _ = read_video(staging / rel)
                 still_rel = (
                     Path("bench")
                     / variant
@@ -248,15 +281,16 @@ def import_albar(
                 )
                 _link_or_copy(scufo[name], staging / still_rel)
                 still = read_image(staging / still_rel)
+                frames, digest, static_frame = _scan_item(staging / rel, still, scufo[name])
                 common = dict(video_id=video_id, version=k, source=bg, variant=variant, label=label)
                 scuba_rows.append(
                     _row(
                         item_id=scuba_id,
                         protocol="scuba",
-                        frames=len(frames),
+                        frames=frames,
                         pair_id=scufo_id,
                         path=rel.as_posix(),
-                        sha256=pixels_sha256(frames),
+                        sha256=digest,
                         **common,
                     )
                 )
@@ -264,8 +298,8 @@ def import_albar(
                     _row(
                         item_id=scufo_id,
                         protocol="scufo",
-                        frames=len(frames),
-                        static_frame=_best_frame(frames, still, scufo[name]),
+                        frames=frames,
+                        static_frame=static_frame,
                         pair_id=scuba_id,
                         path=still_rel.as_posix(),
                         sha256=pixels_sha256(still),
@@ -395,14 +429,21 @@ def import_stillmix(
                     raise LayoutError(
                         f"{on_disk[name]}: {count} frames, its list entry says {frames_listed}"
                     )
-                decoded, _ = read_video(staging / rel)
+                frozen = None
+                if protocol == "scuba":
+                    indices = test_clip_indices(count, clip["frames"], clip["stride"])
+                    rng = item_rng(seed, "scufo", bg, video_id, k)
+                    frozen = choose_static_frame(
+                        np.ones(count, bool), indices, scufo_from_scuba, rng
+                    )
+                digest, still = _scan_and_keep(staging / rel, frozen)
                 common = dict(video_id=video_id, version=k, source=bg, variant=variant, label=label)
                 row = _row(
                     item_id=own_id,
                     protocol=protocol,
                     frames=count,
                     path=rel.as_posix(),
-                    sha256=pixels_sha256(decoded),
+                    sha256=digest,
                     **common,
                 )
                 if protocol == "conflfg":
@@ -412,11 +453,8 @@ def import_stillmix(
                 scufo_id = item_id(video_id, k, static=True)
                 row["pair_id"] = scufo_id
                 rows.append(row)
-                indices = test_clip_indices(count, clip["frames"], clip["stride"])
-                rng = item_rng(seed, "scufo", bg, video_id, k)
-                frozen = choose_static_frame(np.ones(count, bool), indices, scufo_from_scuba, rng)
                 still_rel = Path("bench") / variant / f"scufo-{bg}" / "items" / f"{scufo_id}.png"
-                write_image(staging / still_rel, decoded[frozen])
+                write_image(staging / still_rel, still)
                 scufo_rows.append(
                     _row(
                         item_id=scufo_id,

@@ -31,7 +31,7 @@ from benchmark.release.files import (
     read_checksums,
 )
 from benchmark.table_files import TableError, read_items
-from benchmark.video import VideoReadError, pixels_sha256, read_image, read_video
+from benchmark.video import VideoReadError, pixels_sha256, read_image, video_pixels
 
 
 @dataclass
@@ -141,11 +141,10 @@ def check_items(
             path = root / row.path
             try:
                 if protocol == "scufo":
-                    pixels = read_image(path)
                     frames = row.frames  # the one frame is repeated to its SCUBA item's length
+                    digest = pixels_sha256(read_image(path))
                 else:
-                    pixels, _ = read_video(path)
-                    frames = len(pixels)
+                    frames, _, digest = video_pixels(path)  # one frame in memory at a time
             except (VideoReadError, OSError) as error:
                 report.problems.append(Problem(row.path, f"does not decode ({error})"))
                 continue
@@ -154,7 +153,7 @@ def check_items(
                 report.problems.append(
                     Problem(row.path, f"{frames} frames, items.csv says {row.frames}")
                 )
-            if pixels_sha256(pixels) != row.sha256:
+            if digest != row.sha256:
                 report.problems.append(
                     Problem(row.path, "decoded pixels differ from the sha256 in items.csv")
                 )

@@ -4,7 +4,7 @@ A video is *pending* when its decision is `retrack` and the decision's `mask_sha
 current one (once re-tracked, the new masks have a new digest, the decision turns stale and the
 video is back in the gallery for a new look). Each pending video goes through the tracking stage's
 own code path — `benchmark.tracking.build_tracker`, `tubes.plan_video` with the reviewer's prompts,
-`run.read_frames` — so the masks are exactly what `track_actors` writes for the same prompts when
+`run.track_video` — so the masks are exactly what `track_actors` writes for the same prompts when
 it rebuilds the shard (trackers are seeded per video). Then the shard indexes are updated, the QC
 table is recomputed and the gallery rebuilt. The run is listed in `review/<tracker>/retracked.csv`.
 """
@@ -52,7 +52,7 @@ def run_retrack(
     from benchmark.tracking import TRACKERS, build_tracker
     from benchmark.tracking.prompts import read_prompts
     from benchmark.tracking.qc import run_qc
-    from benchmark.tracking.run import read_frames, shard_paths
+    from benchmark.tracking.run import shard_paths, track_video
     from benchmark.tracking.tubes import plan_video
 
     tracker_name = config["review"]["tracker"]
@@ -97,7 +97,7 @@ def run_retrack(
             int(row.width),
             prompts.get(video_id),
         )
-        masks = tracker.track(plan, read_frames(row, results))
+        masks = track_video(tracker, plan, row, results)
         new_sha[video_id] = write_actor_masks(
             mask_path(results / "masks", tracker_name, video_id), masks
         )

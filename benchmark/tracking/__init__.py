@@ -7,7 +7,7 @@ prompt plan (`tubes.plan_video`: boxes, propagation through gaps, reviewer promp
 `ActorMasks` (every frame listed, empty outside the tubes) and records its provenance.
 
     tracker = build_tracker("grabcut", config["tracking"]["grabcut"], seed=config["seed"])
-    masks = tracker.track(plan, frames)        # frames (T, H, W, 3) uint8 RGB
+    masks = tracker.track(plan, frames)        # frames[t] -> (H, W, 3) uint8 RGB, t ascending
 
 Shard runners (`benchmark.tracking.run`) and the CLI (`python -m benchmark.tracking`) sit on top.
 """
@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from benchmark.masks import ActorMasks, actor_masks_from_arrays
+from benchmark.masks import ActorMasks
 from benchmark.tracking.tubes import TrackedVideo, VideoPlan
 
 
@@ -49,7 +49,9 @@ class Tracker(Protocol):
     name: str
 
     def track(self, plan: VideoPlan, frames: np.ndarray) -> ActorMasks:
-        """Masks of every actor of one video; `frames` is (T, H, W, 3) uint8 RGB."""
+        """Masks of every actor of one video. `frames` is a (T, H, W, 3) uint8 RGB array or a
+        `run.ForwardFrames` decoding as it is read: `frames[t]` and `frames[[t, ...]]` with t
+        never going back, so a tracker holds a frame (or a batch), not the video."""
         ...
 
     def provenance(self) -> dict:
@@ -69,20 +71,13 @@ def to_actor_masks(
     plan: VideoPlan, tracked: TrackedVideo, tracker: str, provenance: dict
 ) -> ActorMasks:
     """Package a tracked video as `ActorMasks`; the prompt log joins the provenance."""
-    scored = any(np.isfinite(s).any() for s in tracked.scores.values())
-    masks = actor_masks_from_arrays(
+    if not plan.actors:
+        raise ValueError(f"{plan.video_id}: no actor masks given")
+    return ActorMasks(
         plan.video_id,
         tracker,
-        tracked.masks,
-        scores=tracked.scores if scored else None,
-        present=tracked.present,
-        provenance={**provenance, "prompts": tracked.prompt_log},
+        plan.height,
+        plan.width,
+        tracked.frames,
+        {**provenance, "prompts": tracked.prompt_log},
     )
-    if not scored:
-        return masks
-    # Frames where the step gave no score (NaN) store null, as docs/contracts.md allows.
-    for entries in masks.frames:
-        for actor, (rle, score) in entries.items():
-            if score is not None and not np.isfinite(score):
-                entries[actor] = (rle, None)
-    return masks

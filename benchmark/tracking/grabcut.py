@@ -33,7 +33,6 @@ from benchmark.tracking.tubes import (
     ActorPrompt,
     VideoPlan,
     box_region,
-    clean_up,
     grown_box,
     run_plan,
 )
@@ -164,8 +163,7 @@ class GrabCutTracker:
                 out[actor] = (mask, None)
             return out
 
-        tracked = run_plan(plan, segment, self.settings["cleanup"]["clip_margin"])
-        tracked = clean_up(tracked, self.settings["cleanup"])
+        tracked = run_plan(plan, segment, self.settings["cleanup"])
         provenance = {
             **self.provenance(),
             "fallback_frames": self.fallback_frames,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from benchmark.masks import (
 from benchmark.tracking import build_tracker
 from benchmark.tracking.prompts import approved_masks, read_decisions, read_prompts, review_paths
 from benchmark.tracking.tubes import BadInputError, plan_video
-from benchmark.video import VideoReadError, read_video
+from benchmark.video import VideoReadError, open_video
 
 INDEX_COLUMNS = ["video_id", "mask_sha256"]
 
@@ -153,22 +154,84 @@ def _current_sha(path: Path) -> str | None:
         return None
 
 
-def read_frames(row, results: Path) -> np.ndarray:
-    """Decode a manifest row's video and check it against the manifest's frame count and size."""
+class ForwardFrames:
+    """A manifest row's video for a tracker, decoded forward on demand: `frames[t]` (H, W, 3) or
+    `frames[[t1, t2, ...]]` (N, H, W, 3), indices never before the previous request's first one
+    (trackers walk a video in order). Memory holds the frames of the latest request, not the video.
+    Each frame's size and, at `finish`, the frame count are checked against the manifest."""
+
+    def __init__(self, row, results: Path, frames: Iterator[np.ndarray]) -> None:
+        self.row, self.results = row, results
+        self._frames = frames
+        self._next = 0  # index of the next frame to decode
+        self._kept: dict[int, np.ndarray] = {}  # the latest request's frames
+
+    def __len__(self) -> int:
+        return int(self.row.num_frames)
+
+    def _mismatch(self, decoded: int, height: int, width: int) -> BadInputError:
+        row = self.row
+        return BadInputError(
+            f"{row.path}: decoded {decoded} frames of {width}x{height}, "
+            f"the manifest says {row.num_frames} of {row.width}x{row.height}; the file is truncated or "
+            "was replaced — restore it and re-run ingest"
+        )
+
+    def _decode_next(self) -> np.ndarray | None:
+        frame = next(self._frames, None)
+        if frame is None:
+            return None
+        if frame.shape[:2] != (self.row.height, self.row.width) or self._next >= len(self):
+            raise self._mismatch(self._next + 1, *frame.shape[:2])
+        self._next += 1
+        return frame
+
+    def _frame(self, t: int) -> np.ndarray:
+        if t in self._kept:
+            return self._kept[t]
+        if t < self._next:
+            raise ValueError(
+                f"{self.row.video_id}: frame {t} requested after frame {self._next - 1}"
+            )
+        while True:
+            index = self._next
+            frame = self._decode_next()
+            if frame is None:
+                raise self._mismatch(self._next, self.row.height, self.row.width)
+            if index == t:
+                return frame
+
+    def __getitem__(self, index) -> np.ndarray:
+        single = isinstance(index, int | np.integer)
+        wanted = [int(index)] if single else [int(t) for t in index]
+        kept: dict[int, np.ndarray] = {}
+        for t in wanted:
+            kept[t] = self._frame(t)
+        self._kept = kept
+        return kept[wanted[0]] if single else np.stack([kept[t] for t in wanted])
+
+    def finish(self) -> None:
+        """Decode what the tracker did not ask for and check the video has the manifest's length."""
+        self._kept = {}
+        while self._decode_next() is not None:
+            pass
+        if self._next != len(self):
+            raise self._mismatch(self._next, self.row.height, self.row.width)
+
+
+def track_video(tracker, plan, row, results: Path):
+    """`tracker.track` on one manifest row's video, decoded as the tracker walks it; raises
+    `BadInputError` (no path, wrong size or length) or `VideoReadError` naming the file."""
     if not row.path:
         raise BadInputError(
             f"{row.video_id}: no video path in {results / 'manifest.csv'} (annotation-only ingest); "
             "trackers need pixels — provide the videos and re-run ingest"
         )
-    frames, _ = read_video(row.path)
-    expected = (row.num_frames, row.height, row.width)
-    if frames.shape[:3] != expected:
-        raise BadInputError(
-            f"{row.path}: decoded {frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]}, "
-            f"the manifest says {row.num_frames} of {row.width}x{row.height}; the file is truncated or "
-            "was replaced — restore it and re-run ingest"
-        )
-    return frames
+    with open_video(row.path) as (_, decoded):
+        frames = ForwardFrames(row, results, decoded)
+        masks = tracker.track(plan, frames)
+        frames.finish()
+    return masks
 
 
 def track_shard(config: dict, tracker_name: str, shard: str | int) -> ShardResult:
@@ -212,11 +275,10 @@ def track_shard(config: dict, tracker_name: str, shard: str | int) -> ShardResul
                 row.width,
                 prompts.get(row.video_id),
             )
-            frames = read_frames(row, results)
+            masks = track_video(tracker, plan, row, results)
         except (BadInputError, VideoReadError) as error:
             _handle(error, row.video_id, tracker_name, "track_actors", config["on_error"], result)
             continue
-        masks = tracker.track(plan, frames)
         sha = write_actor_masks(out_path, masks)
         result.index.append({"video_id": row.video_id, "mask_sha256": sha})
         result.frames += row.num_frames

@@ -38,7 +38,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from benchmark.masks import ActorMasks
 from benchmark.safe_torch import load_torch_file, save_torch_file, tensor_state_dict
 from benchmark.tracking import TrackerSetupError, to_actor_masks
-from benchmark.tracking.tubes import ActorPrompt, VideoPlan, clean_up, run_plan
+from benchmark.tracking.tubes import ActorPrompt, VideoPlan, run_plan
 
 # The official release files (segment-anything README); the user downloads one and names its path.
 RELEASE_CHECKPOINTS = {
@@ -316,8 +316,7 @@ class SamTracker:
                     out[prompt.actor] = (mask, float(score))
             return out
 
-        tracked = run_plan(plan, segment, self.settings["cleanup"]["clip_margin"])
-        tracked = clean_up(tracked, self.settings["cleanup"])
+        tracked = run_plan(plan, segment, self.settings["cleanup"])
         self.predictor.reset_image()
         return to_actor_masks(plan, tracked, self.name, self.provenance())
 

@@ -11,7 +11,7 @@ and after it. Every tube begins at a prompt (its first box, or a reviewer prompt
 tube lies before its first prompt and no backward pass is needed. An actor's outputs on frames
 outside its tube are dropped from the state as soon as they are made, so its memory holds only its
 own tube, exactly as if it were tracked alone. Masks are then clipped, cleaned and stored like every
-tracker's (`tubes.run_plan`, `tubes.clean_up`).
+tracker's (`tubes.run_plan`).
 
 Frames reach the predictor one at a time: the state's `images` is a view that resizes and
 normalises a frame when the predictor asks for it, instead of `init_state`'s tensor of every frame
@@ -35,7 +35,7 @@ from PIL import Image
 from benchmark.masks import ActorMasks
 from benchmark.tracking import TrackerSetupError, to_actor_masks
 from benchmark.tracking.sam2_models import load_predictor, model_spec, require_package
-from benchmark.tracking.tubes import ActorPrompt, VideoPlan, clean_up, run_plan
+from benchmark.tracking.tubes import ActorPrompt, VideoPlan, run_plan
 
 PROMPT_MODES = ("every_box", "first")
 # Normalisation of the predictor's own frame loader (sam2.utils.misc.load_video_frames).
@@ -262,6 +262,9 @@ class Sam2Tracker:
         state["frames_tracked_per_obj"][index].pop(t, None)
 
     def track(self, plan: VideoPlan, frames: np.ndarray) -> ActorMasks:
+        if not isinstance(frames, np.ndarray):
+            # SAM 2's memory bank visits a video out of order: it takes the whole video at once.
+            frames = frames[range(plan.num_frames)]
         propagated, prompted = self.propagate(plan, frames)
         empty = np.zeros((plan.height, plan.width), dtype=bool)
 
@@ -269,8 +272,7 @@ class Sam2Tracker:
             # run_plan clips each mask to its prompt box; a frame SAM 2 gave nothing stays empty.
             return {actor: (propagated.get(t, {}).get(actor, empty), None) for actor in prompts}
 
-        tracked = run_plan(plan, segment, self.settings["cleanup"]["clip_margin"])
-        tracked = clean_up(tracked, self.settings["cleanup"])
+        tracked = run_plan(plan, segment, self.settings["cleanup"])
         provenance = {**self.provenance(), "sam2_prompts": sorted(prompted)}
         return to_actor_masks(plan, tracked, self.name, provenance)
 

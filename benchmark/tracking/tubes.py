@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from benchmark.masks import encode_mask
 from benchmark.tracking.prompts import ReviewerPrompt
 
 PROMPT_KINDS = ("box", "propagate", "reviewer")
@@ -199,33 +200,87 @@ SegmentFrame = Callable[[int, dict[int, ActorPrompt]], dict[int, tuple[np.ndarra
 
 @dataclass
 class TrackedVideo:
-    masks: dict[int, np.ndarray]  # actor -> (T, H, W) bool
-    scores: dict[int, np.ndarray]  # actor -> (T,) float (NaN where unscored)
-    present: dict[int, np.ndarray]  # actor -> (T,) bool: frames where the actor has an entry
+    frames: list[dict[int, tuple[dict, float | None]]]  # per frame: actor -> (RLE, score or None)
     prompt_log: list[list]  # [frame, actor, kind, x1, y1, x2, y2, points]
 
 
-def run_plan(plan: VideoPlan, segment_frame: SegmentFrame, clip_margin: float) -> TrackedVideo:
+def _clean_frame(mask: np.ndarray, settings: dict) -> np.ndarray:
+    """The per-frame clean-up: largest component, hole filling."""
+    if settings["largest_component"] and mask.any():
+        labels, count = ndimage.label(mask)
+        if count > 1:
+            sizes = np.bincount(labels.ravel())[1:]
+            mask = labels == (int(np.argmax(sizes)) + 1)
+    if settings["fill_holes"]:
+        mask = ndimage.binary_fill_holes(mask)
+    return mask
+
+
+class _TubeWindow:
+    """One actor's cleaned masks of the last frames, enough for the temporal majority vote: a frame
+    is voted (and encoded) once every frame within `half` after it has been tracked, so memory holds
+    `2 * half + 1` masks per actor however long the video is."""
+
+    def __init__(self, half: int) -> None:
+        self.half = half
+        self.masks: dict[int, np.ndarray] = {}  # frame -> cleaned mask, present frames only
+        self.scores: dict[int, float] = {}
+
+    def add(self, t: int, mask: np.ndarray, score: float) -> None:
+        self.masks[t] = mask
+        self.scores[t] = score
+
+    def finish(self, t: int) -> tuple[dict, float | None] | None:
+        """The RLE and score of frame t (None where the actor has no entry), then forget what no
+        later frame's vote needs."""
+        entry = None
+        if t in self.masks:
+            mask = self.masks[t]
+            if self.half:
+                neighbours = [s for s in range(t - self.half, t + self.half + 1) if s in self.masks]
+                votes = np.stack([self.masks[s] for s in neighbours]).sum(axis=0)
+                mask = votes * 2 > len(neighbours)
+            score = self.scores[t]
+            entry = (encode_mask(mask), float(score) if np.isfinite(score) else None)
+        self.masks.pop(t - self.half, None)
+        self.scores.pop(t - self.half, None)
+        return entry
+
+
+def run_plan(plan: VideoPlan, segment_frame: SegmentFrame, cleanup: dict) -> TrackedVideo:
     """Walk the frames in order, resolve `propagate` prompts from the previous frame's mask, call the
-    tracker's step and clip each mask to its prompt box grown by `clip_margin`."""
-    shape = (plan.num_frames, plan.height, plan.width)
+    tracker's step, clip each mask to its prompt box grown by `cleanup.clip_margin` and clean it up:
+    largest component, hole filling, and a temporal majority vote over the frames where the actor is
+    present within `cleanup.temporal_window` (odd; 1 = off). Frames are encoded as soon as their vote
+    is known, so a video of any length holds a window of masks per actor, never (T, H, W) arrays.
+    A step that gives no score stores null."""
+    window = int(cleanup["temporal_window"])
+    if window % 2 == 0:
+        raise ValueError(f"cleanup.temporal_window must be odd, got {window}")
+    half = window // 2
     actors = plan.actors
-    masks = {a: np.zeros(shape, dtype=bool) for a in actors}
-    scores = {a: np.full(plan.num_frames, np.nan) for a in actors}
-    present = {a: np.zeros(plan.num_frames, dtype=bool) for a in actors}
+    tubes = {a: _TubeWindow(half) for a in actors}
+    previous: dict[
+        int, tuple[int, np.ndarray]
+    ] = {}  # actor -> (frame, clipped mask before clean-up)
     last_box: dict[int, np.ndarray] = {}
     prompt_log: list[list] = []
+    frames: list[dict[int, tuple[dict, float | None]]] = [{} for _ in range(plan.num_frames)]
+
+    def finish(t: int) -> None:
+        for actor in actors:
+            entry = tubes[actor].finish(t)
+            if entry is not None:
+                frames[t][int(actor)] = entry
+
     for t, prompts in enumerate(plan.frames):
-        if not prompts:
-            continue
         resolved: dict[int, ActorPrompt] = {}
         for actor, prompt in sorted(prompts.items()):
             box = prompt.box
             if box is None:
-                previous = (
-                    mask_box(masks[actor][t - 1]) if t > 0 and present[actor][t - 1] else None
-                )
-                box = previous if previous is not None else last_box.get(actor)
+                seen = previous.get(actor)
+                before = mask_box(seen[1]) if seen is not None and seen[0] == t - 1 else None
+                box = before if before is not None else last_box.get(actor)
             if box is None and len(prompt.points):
                 # A reviewer's points on a frame before any box: their bounding box, grown.
                 fg = (
@@ -248,45 +303,20 @@ def run_plan(plan: VideoPlan, segment_frame: SegmentFrame, clip_margin: float) -
             prompt_log.append(
                 [t, actor, prompt.kind, *(round(float(c), 2) for c in box), int(len(prompt.points))]
             )
-        if not resolved:
-            continue
-        for actor, (mask, score) in segment_frame(t, resolved).items():
-            limit = box_region(
-                grown_box(resolved[actor].box, clip_margin, plan.height, plan.width),
-                plan.height,
-                plan.width,
-            )
-            masks[actor][t] = mask & limit
-            scores[actor][t] = np.nan if score is None else float(score)
-            present[actor][t] = True
-    return TrackedVideo(masks, scores, present, prompt_log)
-
-
-def clean_up(tracked: TrackedVideo, settings: dict) -> TrackedVideo:
-    """Optional clean-up per actor: largest component, hole filling, temporal majority vote inside
-    the frames where the actor is present (an odd `temporal_window`; 1 = off)."""
-    window = int(settings["temporal_window"])
-    if window % 2 == 0:
-        raise ValueError(f"cleanup.temporal_window must be odd, got {window}")
-    for actor, stack in tracked.masks.items():
-        present = tracked.present[actor]
-        for t in np.flatnonzero(present):
-            mask = stack[t]
-            if settings["largest_component"] and mask.any():
-                labels, count = ndimage.label(mask)
-                if count > 1:
-                    sizes = np.bincount(labels.ravel())[1:]
-                    mask = labels == (int(np.argmax(sizes)) + 1)
-            if settings["fill_holes"]:
-                mask = ndimage.binary_fill_holes(mask)
-            stack[t] = mask
-        if window > 1:
-            voted = stack.copy()
-            half = window // 2
-            for t in np.flatnonzero(present):
-                lo, hi = max(0, t - half), min(len(stack), t + half + 1)
-                neighbours = [s for s in range(lo, hi) if present[s]]
-                votes = stack[neighbours].sum(axis=0)
-                voted[t] = votes * 2 > len(neighbours)
-            tracked.masks[actor] = voted
-    return tracked
+        if resolved:
+            for actor, (mask, score) in segment_frame(t, resolved).items():
+                limit = box_region(
+                    grown_box(resolved[actor].box, cleanup["clip_margin"], plan.height, plan.width),
+                    plan.height,
+                    plan.width,
+                )
+                clipped = mask & limit
+                previous[actor] = (t, clipped)
+                tubes[actor].add(
+                    t, _clean_frame(clipped, cleanup), np.nan if score is None else float(score)
+                )
+        if t >= half:
+            finish(t - half)
+    for t in range(max(0, plan.num_frames - half), plan.num_frames):
+        finish(t)
+    return TrackedVideo(frames, prompt_log)
