@@ -185,3 +185,32 @@ def test_confl_fg_jobs_do_not_depend_on_every_mask_shard(tmp_path):
     into = [a for a, b in edges if b in conflfg]
     # Per Confl-FG job: ingest, the gate, its backgrounds, the two variants' QC, its own shard's masks.
     assert len(into) <= 8 * len(conflfg)
+
+
+def test_single_process_mask_jobs_claim_one_core(tmp_path):
+    """The 910-video run showed `qc_masks` (one process per mask source, 150 s each) and
+    `build_box_masks` claiming `threads.default` cores each while using one, so Snakemake ran them
+    one at a time on 2 cores: QC took 444 s of wall for 430 s of CPU. They claim one core now; the
+    jobs that do use several (ingest's renderers, the gallery's pool) keep `threads.default`."""
+    overlay = tmp_path / "threads.yaml"
+    overlay.write_text(json.dumps({
+        "dataset": {"ucf101_24_standin": {"box_file": str(tmp_path / "b.pkl"), "test_list": str(tmp_path / "t.txt")}},
+        "n_shards": 4, "threads": {"default": 2}, "report": {"after_run": False},
+    }))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT_ROOT / "Snakefile"),
+         "--configfile", str(CONFIG), str(overlay), "--directory", str(tmp_path), "--cores", "2",
+         "-n", "--printshellcmds"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands = [line.strip() for line in done.stdout.splitlines() if "python -m benchmark." in line]
+
+    def claims(module_and_command: str) -> list[str]:
+        found = [c.split("--threads ")[1].split()[0] for c in commands if module_and_command in c]
+        assert found, f"no {module_and_command!r} job in the dry run"
+        return found
+
+    assert claims("benchmark.tracking boxes") == ["1"] * 4
+    assert claims("benchmark.tracking qc") == ["1"] * 3  # box_first, grabcut, truth
+    assert set(claims("benchmark.review build")) == {"2"}

@@ -24,7 +24,7 @@ rule build_box_masks:
         box_source=one_of(BOX_SOURCES),
     conda:
         "../../envs/data.yaml"
-    threads: config["threads"]["default"]
+    threads: 1  # one process reading boxes and writing RLEs: claiming more idles the cores it holds
     params:
         cfg=masks_stage_json(tracking_keys=["splits"]),
     shell:
@@ -77,7 +77,7 @@ rule qc_masks:
         source=QC_SOURCE_NAMES,
     conda:
         "../../envs/data.yaml"
-    threads: config["threads"]["default"]
+    threads: 1  # one process per mask source: the sources' QC jobs run side by side
     params:
         cfg=masks_stage_json(masks_keys=["qc"]),
     shell:
