@@ -20,13 +20,16 @@
   item with its own SCUFO, every name gives the item's label, every zip decodes (torchvision, in
   sorted member order) to the item's frame count and every SCUFO image matches its SCUBA frame.
 Every file is written atomically; entries of an earlier export that are no longer items are removed;
-an index (`index.csv`) and the list files are written last.
+an index (`index.csv`) and the list files are written last. `--threads N` exports (and verifies)
+N items at a time; the files are the same for every N.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -35,7 +38,8 @@ import sys
 import time
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -77,43 +81,69 @@ def _sets_of(config: dict, variant: str) -> list[tuple[str, str]]:
     return [(s.protocol, s.bg_source) for s in config_item_sets(config) if s.variant == variant]
 
 
+def _in_order(work: Callable, jobs: Iterable, threads: int) -> Iterator:
+    """`work(job)` for every job, yielded in job order. With threads > 1, up to `threads` jobs run
+    at once in threads (PyAV's decoder, OpenCV's JPEG encoder and file writes release the GIL),
+    and at most 2 * threads finished results wait, so memory stays bounded by a few items."""
+    if threads <= 1:
+        yield from map(work, jobs)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: collections.deque = collections.deque()
+        try:
+            for job in jobs:
+                pending.append(pool.submit(work, job))
+                if len(pending) >= 2 * threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # an error or an early stop: do not start what is left
+                future.cancel()
+
+
 # ---------------------------------------------------------------------------------------------
 # mmaction2
 
 
-def export_mmaction2(config: dict, variant: str) -> int:
+def _write_rawframes(job: tuple[str, Path, Path, int], quality: int, subsampling: str) -> None:
+    """One item's rawframe folder: `job` = (protocol, item file, folder, frames)."""
+    protocol, item_file, folder, frame_count = job
+    if protocol == "scufo":
+        first = folder / mmaction2_template(protocol).format(1)
+        _link_or_copy(item_file, first)
+        for index in range(2, frame_count + 1):
+            _link_or_copy(first, folder / mmaction2_template(protocol).format(index))
+    elif item_file.suffix == ".zip":
+        with zipfile.ZipFile(item_file) as archive:
+            for name in sorted(archive.namelist()):
+                write_bytes_atomic(folder / name, archive.read(name))
+    else:
+        with open_video(item_file) as (_, frames):  # one frame in memory at a time
+            for index, frame in enumerate(frames, start=1):
+                data = encode_jpeg(frame, quality=quality, subsampling=subsampling)
+                write_bytes_atomic(folder / mmaction2_template(protocol).format(index), data)
+
+
+def export_mmaction2(config: dict, variant: str, threads: int = 1) -> int:
     results = results_dir(config)
     bench = config["benchmark"]
     out = ResultsLayout(results).export_dir("mmaction2", variant)
+    write = functools.partial(
+        _write_rawframes, quality=bench["jpeg_quality"], subsampling=bench["jpeg_subsampling"]
+    )
     written = 0
     for protocol, source in _sets_of(config, variant):
         items = read_items(ItemSet(protocol, variant, source).items_path(results))
-        lines = []
-        for row in items.itertuples(index=False):
-            folder = out / f"{protocol}-{source}" / row.item_id
-            item_file = results / row.path
-            if protocol == "scufo":
-                first = folder / mmaction2_template(protocol).format(1)
-                _link_or_copy(item_file, first)
-                for index in range(2, row.frames + 1):
-                    _link_or_copy(first, folder / mmaction2_template(protocol).format(index))
-            elif item_file.suffix == ".zip":
-                with zipfile.ZipFile(item_file) as archive:
-                    for name in sorted(archive.namelist()):
-                        write_bytes_atomic(folder / name, archive.read(name))
-            else:
-                with open_video(item_file) as (_, frames):  # one frame in memory at a time
-                    for index, frame in enumerate(frames, start=1):
-                        data = encode_jpeg(
-                            frame,
-                            quality=bench["jpeg_quality"],
-                            subsampling=bench["jpeg_subsampling"],
-                        )
-                        write_bytes_atomic(
-                            folder / mmaction2_template(protocol).format(index), data
-                        )
-            lines.append(f"{row.item_id} {row.frames} {row.label}\n")
+        jobs = [
+            (protocol, results / row.path, out / f"{protocol}-{source}" / row.item_id, row.frames)
+            for row in items.itertuples(index=False)
+        ]
+        for _ in _in_order(write, jobs, threads):
             written += 1
+        lines = [
+            f"{row.item_id} {row.frames} {row.label}\n" for row in items.itertuples(index=False)
+        ]
         write_text_atomic(
             ResultsLayout(results).mmaction2_list(ItemSet(protocol, variant, source)),
             "".join(lines),
@@ -260,36 +290,39 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
             entry.unlink()
 
 
-def export_albar(config: dict, variant: str) -> int:
+def _write_albar_entry(job: tuple[str, Path, Path], quality: int, subsampling: str) -> None:
+    """One item's ALBAR entry: `job` = (protocol, item file, entry path)."""
+    protocol, item_file, target = job
+    if protocol == "scufo":
+        frame = read_image(item_file)
+        write_bytes_atomic(target, encode_jpeg(frame, quality=quality, subsampling=subsampling))
+    elif item_file.suffix == ".zip":
+        _link_or_copy(item_file, target)
+    else:
+        with open_video(item_file) as (_, frames):  # one frame in memory at a time
+            write_jpeg_zip(target, frames, quality=quality, subsampling=subsampling)
+
+
+def export_albar(config: dict, variant: str, threads: int = 1) -> int:
     results = results_dir(config)
     bench = config["benchmark"]
     out = ResultsLayout(results).export_dir("albar", variant)
     names = albar_names(read_manifest(ResultsLayout(results).manifest))
+    write = functools.partial(
+        _write_albar_entry, quality=bench["jpeg_quality"], subsampling=bench["jpeg_subsampling"]
+    )
     index_rows = []
     for protocol, source in _sets_of(config, variant):
         items = read_items(ItemSet(protocol, variant, source).items_path(results))
         folder = out / albar_folder(config, protocol, source)
         entries = set()
-        for row in items.itertuples(index=False):
-            item_file = results / row.path
-            entry = albar_entry(names, row.video_id, row.version, protocol)
-            target = folder / entry
-            if protocol == "scufo":
-                frame = read_image(item_file)
-                data = encode_jpeg(
-                    frame, quality=bench["jpeg_quality"], subsampling=bench["jpeg_subsampling"]
-                )
-                write_bytes_atomic(target, data)
-            elif item_file.suffix == ".zip":
-                _link_or_copy(item_file, target)
-            else:
-                with open_video(item_file) as (_, frames):  # one frame in memory at a time
-                    write_jpeg_zip(
-                        target,
-                        frames,
-                        quality=bench["jpeg_quality"],
-                        subsampling=bench["jpeg_subsampling"],
-                    )
+        rows = list(items.itertuples(index=False))
+        targets = [folder / albar_entry(names, r.video_id, r.version, protocol) for r in rows]
+        jobs = [(protocol, results / r.path, t) for r, t in zip(rows, targets, strict=True)]
+        for _ in _in_order(write, jobs, threads):
+            pass
+        for row, target in zip(rows, targets, strict=True):
+            entry = target.name
             entries.add(entry)
             index_rows.append(
                 {
@@ -366,19 +399,25 @@ def _decode_zip(path: str, keep: int | None = None) -> tuple[int, np.ndarray | N
     import torchvision
 
     count, kept = 0, None
-    with zipfile.ZipFile(path) as archive, _torchvision_image_io():
-        for count, name in enumerate(sorted(archive.namelist()), start=1):
-            data = torch.frombuffer(bytearray(archive.read(name)), dtype=torch.uint8)
-            frame = torchvision.io.decode_image(data)
-            if count - 1 == keep:
-                kept = frame.permute(1, 2, 0).numpy()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for count, name in enumerate(sorted(archive.namelist()), start=1):
+                data = torch.frombuffer(bytearray(archive.read(name)), dtype=torch.uint8)
+                frame = torchvision.io.decode_image(data)
+                if count - 1 == keep:
+                    kept = frame.permute(1, 2, 0).numpy()
+    except (zipfile.BadZipFile, RuntimeError, OSError) as error:
+        raise AssemblyError(
+            f"{path}: the loader cannot read this entry ({error}); re-run the ALBAR export"
+        ) from error
     return count, kept
 
 
 @contextlib.contextmanager
 def _torchvision_image_io():
     """torchvision 0.29 deprecates its image decoders (one warning per call); the loader we check
-    uses exactly them, so we do too, without the warnings."""
+    uses exactly them, so we do too, without the warnings. Entered once around the whole check
+    (the warning filters are global: not safe to enter in each thread)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
         yield
@@ -388,8 +427,15 @@ def _read_scufo(path: str) -> np.ndarray:
     """A SCUFO entry as the loader reads it: torchvision.io.read_image(path); (H, W, 3) uint8."""
     import torchvision
 
-    with _torchvision_image_io():
-        return torchvision.io.read_image(path).permute(1, 2, 0).numpy()
+    return torchvision.io.read_image(path).permute(1, 2, 0).numpy()
+
+
+def _decode_pair(job: tuple[str, int, str]) -> tuple[int, np.ndarray | None, np.ndarray]:
+    """A SCUBA zip and its SCUFO image as the loader reads them: `job` = (SCUBA entry, its frozen
+    frame's index, SCUFO entry) -> (SCUBA frame count, that frame, the SCUFO image)."""
+    scuba_entry, keep, scufo_entry = job
+    count, frozen = _decode_zip(scuba_entry, keep=keep)
+    return count, frozen, _read_scufo(scufo_entry)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -444,7 +490,7 @@ class _AlbarSet:
         return self.items.loc[self.item_of[Path(entry).name]]
 
 
-def verify_albar(config: dict, variant: str) -> dict:
+def verify_albar(config: dict, variant: str, threads: int = 1) -> dict:
     """Re-read the ALBAR export of a variant with the official loader's rules (module docstring).
 
     Returns counts, the label rule and the lowest SCUFO PSNR; writes `verify.json`; raises
@@ -452,7 +498,6 @@ def verify_albar(config: dict, variant: str) -> dict:
     misaligned or broken one.
     """
     results = results_dir(config)
-    out = ResultsLayout(results).export_dir("albar", variant)
     index_path = ResultsLayout(results).albar_export_index(variant)
     if not index_path.exists():
         raise AssemblyError(f"{index_path}: not found; run the ALBAR export first")
@@ -470,49 +515,8 @@ def verify_albar(config: dict, variant: str) -> dict:
         "conflfg": 0,
         "min_scufo_psnr_db": None,
     }
-    psnrs = []
-    sets = _sets_of(config, variant)
-    for source in sorted({s for p, s in sets if p == "scuba"}):
-        scuba = _AlbarSet(config, variant, "scuba", source, index, label_of)
-        scufo = _AlbarSet(config, variant, "scufo", source, index, label_of)
-        for position, (scuba_entry, scufo_entry) in enumerate(
-            zip(scuba.entries, scufo.entries, strict=True)
-        ):
-            item, static = scuba.item(scuba_entry), scufo.item(scufo_entry)
-            if static["pair_id"] != item.name:
-                raise AssemblyError(
-                    f"{out}: the loader pairs {Path(scuba_entry).name} with "
-                    f"{Path(scufo_entry).name} (sorted position {position}), but that SCUFO item "
-                    f"belongs to {static['pair_id']}; rename the items"
-                )
-            count, frozen = _decode_zip(scuba_entry, keep=int(static["static_frame"]))
-            if count != int(item["frames"]):
-                raise AssemblyError(
-                    f"{scuba_entry}: {count} frames, items.csv says {item['frames']}"
-                )
-            still = _read_scufo(scufo_entry)
-            if still.shape != frozen.shape:
-                raise AssemblyError(
-                    f"{scufo_entry}: size {still.shape} != SCUBA frame {frozen.shape}"
-                )
-            psnrs.append(_psnr(still, frozen))
-            if psnrs[-1] < MIN_SCUFO_PSNR:
-                raise AssemblyError(
-                    f"{scufo_entry}: PSNR {psnrs[-1]:.1f} dB against frame "
-                    f"{static['static_frame']} of {scuba_entry}: not its frozen frame"
-                )
-            report["pairs"] += 1
-    for protocol, source in sets:
-        if protocol != "conflfg":
-            continue
-        conflfg = _AlbarSet(config, variant, protocol, source, index, label_of)
-        for entry in conflfg.entries:
-            item = conflfg.item(entry)
-            count, _ = _decode_zip(entry)
-            if count != int(item["frames"]):
-                raise AssemblyError(f"{entry}: {count} frames, items.csv says {item['frames']}")
-            report["conflfg"] += 1
-    report["min_scufo_psnr_db"] = None if not psnrs else round(min(min(psnrs), 99.0), 2)
+    with _torchvision_image_io():
+        _check_albar_sets(config, variant, index, label_of, threads, report)
     write_text_atomic(
         ResultsLayout(results).export_verify("albar", variant),
         json.dumps(report, indent=2, sort_keys=True) + "\n",
@@ -520,20 +524,70 @@ def verify_albar(config: dict, variant: str) -> dict:
     return report
 
 
-def export(config: dict, variant: str, fmt: str) -> int:
+def _check_albar_sets(config, variant, index, label_of, threads: int, report: dict) -> None:
+    """verify_albar's checks of every SCUBA / SCUFO pair and Confl-FG entry, decoding `threads`
+    entries at a time and reporting the first problem in the loader's order; fills `report`."""
+    out = ResultsLayout(results_dir(config)).export_dir("albar", variant)
+    psnrs = []
+    sets = _sets_of(config, variant)
+    for source in sorted({s for p, s in sets if p == "scuba"}):
+        scuba = _AlbarSet(config, variant, "scuba", source, index, label_of)
+        scufo = _AlbarSet(config, variant, "scufo", source, index, label_of)
+        pairs = list(zip(scuba.entries, scufo.entries, strict=True))
+        jobs = [(s, int(scufo.item(f)["static_frame"]), f) for s, f in pairs]
+        with contextlib.closing(_in_order(_decode_pair, jobs, threads)) as decoded:
+            for position, (scuba_entry, scufo_entry) in enumerate(pairs):
+                item, static = scuba.item(scuba_entry), scufo.item(scufo_entry)
+                if static["pair_id"] != item.name:
+                    raise AssemblyError(
+                        f"{out}: the loader pairs {Path(scuba_entry).name} with "
+                        f"{Path(scufo_entry).name} (sorted position {position}), but that SCUFO "
+                        f"item belongs to {static['pair_id']}; rename the items"
+                    )
+                count, frozen, still = next(decoded)
+                _check_pair(scuba_entry, scufo_entry, item, static, count, frozen, still, psnrs)
+                report["pairs"] += 1
+    for protocol, source in sets:
+        if protocol != "conflfg":
+            continue
+        conflfg = _AlbarSet(config, variant, protocol, source, index, label_of)
+        with contextlib.closing(_in_order(_decode_zip, conflfg.entries, threads)) as decoded:
+            for entry, (count, _) in zip(conflfg.entries, decoded, strict=True):
+                item = conflfg.item(entry)
+                if count != int(item["frames"]):
+                    raise AssemblyError(f"{entry}: {count} frames, items.csv says {item['frames']}")
+                report["conflfg"] += 1
+    report["min_scufo_psnr_db"] = None if not psnrs else round(min(min(psnrs), 99.0), 2)
+
+
+def _check_pair(scuba_entry, scufo_entry, item, static, count, frozen, still, psnrs) -> None:
+    """One decoded SCUBA / SCUFO pair against items.csv: frame count, size, PSNR (appended)."""
+    if count != int(item["frames"]):
+        raise AssemblyError(f"{scuba_entry}: {count} frames, items.csv says {item['frames']}")
+    if still.shape != frozen.shape:
+        raise AssemblyError(f"{scufo_entry}: size {still.shape} != SCUBA frame {frozen.shape}")
+    psnrs.append(_psnr(still, frozen))
+    if psnrs[-1] < MIN_SCUFO_PSNR:
+        raise AssemblyError(
+            f"{scufo_entry}: PSNR {psnrs[-1]:.1f} dB against frame "
+            f"{static['static_frame']} of {scuba_entry}: not its frozen frame"
+        )
+
+
+def export(config: dict, variant: str, fmt: str, threads: int = 1) -> int:
     if fmt == "mmaction2":
-        return export_mmaction2(config, variant)
+        return export_mmaction2(config, variant, threads)
     if fmt == "albar":
-        return export_albar(config, variant)
+        return export_albar(config, variant, threads)
     raise ValueError(f"unknown export format {fmt!r}")
 
 
-def verify(config: dict, variant: str, fmt: str) -> dict:
+def verify(config: dict, variant: str, fmt: str, threads: int = 1) -> dict:
     """Re-read one export as its consumer would; see verify_mmaction2 / verify_albar."""
     if fmt == "mmaction2":
         return verify_mmaction2(config, variant)
     if fmt == "albar":
-        return verify_albar(config, variant)
+        return verify_albar(config, variant, threads)
     raise ValueError(f"unknown export format {fmt!r}")
 
 
@@ -557,10 +611,10 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(args)
     started = time.perf_counter()
     if args.command == "export":
-        written = export(config, args.variant, args.format)
+        written = export(config, args.variant, args.format, args.threads)
         summary = f"export {args.format} {args.variant}: {written} items"
     else:
-        report = verify(config, args.variant, args.format)
+        report = verify(config, args.variant, args.format, args.threads)
         summary = f"verify {args.format} {args.variant}: {json.dumps(report, sort_keys=True)}"
     seconds = time.perf_counter() - started
     print(f"{summary} in {seconds:.1f} s")

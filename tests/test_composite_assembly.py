@@ -254,6 +254,40 @@ def test_exports_mmaction2_and_albar_verify(built):
         exports.verify_albar(built, "truth")
 
 
+def _tree_bytes(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_exports_write_the_same_bytes_with_threads_and_verify_reports_the_first_problem(
+    tmp_path,
+):
+    """Both exports of mp4 items (the decoding path) and the ALBAR verification, one item at a
+    time and three at a time: the same files byte for byte and the same report; a broken export
+    is reported at the first broken entry in the loader's order however many threads decode."""
+    config = build_inputs(tmp_path / "mp4", n_shards=1, versions=1, item_format="mp4")
+    build_backgrounds(config)
+    run_assembly(config)
+    collect_items(config)
+    out = results_dir(config) / "exports"
+    trees, reports = [], []
+    for threads in (1, 3):
+        shutil.rmtree(out, ignore_errors=True)
+        assert exports.export(config, "truth", "mmaction2", threads) == 6 * 3 * 2 + 6
+        assert exports.export(config, "truth", "albar", threads) == 6 * 3 * 2 + 6
+        reports.append(exports.verify(config, "truth", "albar", threads))
+        trees.append(_tree_bytes(out))
+    assert len(trees[0]) > 6 * 3 * 2 * 8  # the rawframes of every SCUBA item, at least
+    assert trees[0] == trees[1]
+    assert reports[0] == reports[1]
+    assert reports[0]["pairs"] == 18 and reports[0]["conflfg"] == 6
+    zips = sorted((out / "albar/truth/TINY_SCUBA_Stripe").iterdir())
+    for broken in (zips[3], zips[1]):  # the later one first: the order found must not matter
+        broken.write_bytes(broken.read_bytes()[:100])
+    for threads in (1, 3):
+        with pytest.raises(AssemblyError, match=f"{zips[1].name}: the loader cannot read"):
+            exports.verify(config, "truth", "albar", threads)
+
+
 def test_mmaction2_verify_reads_the_lists_as_rawframedataset(built, tmp_path):
     config = {**built, "results": str(tmp_path)}
     shutil.copytree(

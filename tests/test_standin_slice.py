@@ -187,20 +187,18 @@ def test_confl_fg_jobs_do_not_depend_on_every_mask_shard(tmp_path):
     assert len(into) <= 8 * len(conflfg)
 
 
-def test_single_process_mask_jobs_claim_one_core(tmp_path):
-    """The 910-video run showed `qc_masks` (one process per mask source, 150 s each) and
-    `build_box_masks` claiming `threads.default` cores each while using one, so Snakemake ran them
-    one at a time on 2 cores: QC took 444 s of wall for 430 s of CPU. They claim one core now; the
-    jobs that do use several (ingest's renderers, the gallery's pool) keep `threads.default`."""
-    overlay = tmp_path / "threads.yaml"
+def _dry_run_claims(tmp_path, default_threads: int):
+    """The `--threads` of every job of the stand-in config's dry run (4 shards) on as many cores
+    as `threads.default`, by command."""
+    overlay = tmp_path / f"threads-{default_threads}.yaml"
     overlay.write_text(json.dumps({
         "dataset": {"ucf101_24_standin": {"box_file": str(tmp_path / "b.pkl"), "test_list": str(tmp_path / "t.txt")}},
-        "n_shards": 4, "threads": {"default": 2}, "report": {"after_run": False},
+        "n_shards": 4, "threads": {"default": default_threads}, "report": {"after_run": False},
     }))  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT_ROOT / "Snakefile"),
-         "--configfile", str(CONFIG), str(overlay), "--directory", str(tmp_path), "--cores", "2",
-         "-n", "--printshellcmds"],
+         "--configfile", str(CONFIG), str(overlay), "--directory", str(tmp_path),
+         "--cores", str(default_threads), "-n", "--printshellcmds"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -211,6 +209,29 @@ def test_single_process_mask_jobs_claim_one_core(tmp_path):
         assert found, f"no {module_and_command!r} job in the dry run"
         return found
 
+    return claims
+
+
+def test_single_process_mask_jobs_claim_one_core(tmp_path):
+    """The 910-video run showed `qc_masks` (one process per mask source, 150 s each) and
+    `build_box_masks` claiming `threads.default` cores each while using one, so Snakemake ran them
+    one at a time on 2 cores: QC took 444 s of wall for 430 s of CPU. They claim one core now; the
+    jobs that do use several (ingest's renderers, the gallery's pool) keep `threads.default`."""
+    claims = _dry_run_claims(tmp_path, 2)
     assert claims("benchmark.tracking boxes") == ["1"] * 4
     assert claims("benchmark.tracking qc") == ["1"] * 3  # box_first, grabcut, truth
     assert set(claims("benchmark.review build")) == {"2"}
+
+
+def test_export_jobs_share_the_cores_side_by_side(tmp_path):
+    """At 910 videos the exports were one single-threaded job per format and variant (4 jobs): on
+    more than 4 cores they were the stage that did not scale. Each now runs its items on
+    threads.default / 4 threads, so all four fill the machine together; on 2 cores they stay at
+    one thread each (two jobs side by side beat one two-thread job: perf/export_threads.py)."""
+    claims = _dry_run_claims(tmp_path, 16)
+    for command in ("exports export --format mmaction2", "exports export --format albar",
+                    "exports verify --format albar"):  # fmt: skip
+        assert claims(f"benchmark.{command}") == ["4", "4"]  # box_first, grabcut
+    (tmp_path / "two").mkdir()
+    claims_2 = _dry_run_claims(tmp_path / "two", 2)
+    assert claims_2("benchmark.exports export --format mmaction2") == ["1", "1"]

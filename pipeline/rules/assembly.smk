@@ -15,6 +15,12 @@ ITEM_SETS = config_item_sets(config)
 ITEMS_CSV = [LAYOUT.items_csv(item_set) for item_set in ITEM_SETS]
 # one variant's sets as (protocol, source): the export lists of every variant
 VARIANT_SETS = sorted({(s.protocol, s.bg_source) for s in ITEM_SETS})
+# Exports are one job per format and variant, each a pool of threads over its items: they share the
+# cores, so that all of them run side by side (on 2 cores: one thread each).
+EXPORT_JOBS = len(VARIANTS) * max(
+    1, BENCH["exports"]["mmaction2"] + BENCH["exports"]["albar"]
+)
+EXPORT_THREADS = max(1, config["threads"]["default"] // EXPORT_JOBS)
 
 
 wildcard_constraints:
@@ -166,7 +172,7 @@ rule export_mmaction2:
         f"{LOGS}/export_mmaction2/{{variant}}.log",
     conda:
         "../../envs/data.yaml"
-    threads: 1
+    threads: EXPORT_THREADS
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
@@ -183,7 +189,7 @@ rule export_albar:
         f"{LOGS}/export_albar/{{variant}}.log",
     conda:
         "../../envs/data.yaml"
-    threads: 1
+    threads: EXPORT_THREADS
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
@@ -200,7 +206,7 @@ rule verify_albar_export:
         f"{LOGS}/verify_albar_export/{{variant}}.log",
     conda:
         "../../envs/data.yaml"
-    threads: 1
+    threads: EXPORT_THREADS
     params:
         cfg=config_json("results", "dataset", "seed", "backgrounds", "benchmark"),
     shell:
