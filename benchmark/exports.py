@@ -102,6 +102,12 @@ def _in_order(work: Callable, jobs: Iterable, threads: int) -> Iterator:
                 future.cancel()
 
 
+def _run_all(work: Callable, jobs: Iterable, threads: int) -> None:
+    """`work(job)` for every job (see `_in_order`); the first error is raised."""
+    for _ in _in_order(work, jobs, threads):
+        pass
+
+
 # ---------------------------------------------------------------------------------------------
 # mmaction2
 
@@ -134,20 +140,22 @@ def export_mmaction2(config: dict, variant: str, threads: int = 1) -> int:
     )
     written = 0
     for protocol, source in _sets_of(config, variant):
-        items = read_items(ItemSet(protocol, variant, source).items_path(results))
-        jobs = [
-            (protocol, results / row.path, out / f"{protocol}-{source}" / row.item_id, row.frames)
-            for row in items.itertuples(index=False)
-        ]
-        for _ in _in_order(write, jobs, threads):
-            written += 1
-        lines = [
-            f"{row.item_id} {row.frames} {row.label}\n" for row in items.itertuples(index=False)
-        ]
+        rows = list(
+            read_items(ItemSet(protocol, variant, source).items_path(results)).itertuples(
+                index=False
+            )
+        )
+        folder = out / f"{protocol}-{source}"
+        _run_all(
+            write,
+            [(protocol, results / r.path, folder / r.item_id, r.frames) for r in rows],
+            threads,
+        )
         write_text_atomic(
             ResultsLayout(results).mmaction2_list(ItemSet(protocol, variant, source)),
-            "".join(lines),
+            "".join(f"{r.item_id} {r.frames} {r.label}\n" for r in rows),
         )
+        written += len(rows)
     verify_mmaction2(config, variant)  # the lists as RawframeDataset reads them, or an error
     return written
 
@@ -313,27 +321,28 @@ def export_albar(config: dict, variant: str, threads: int = 1) -> int:
     )
     index_rows = []
     for protocol, source in _sets_of(config, variant):
-        items = read_items(ItemSet(protocol, variant, source).items_path(results))
-        folder = out / albar_folder(config, protocol, source)
-        entries = set()
-        rows = list(items.itertuples(index=False))
-        targets = [folder / albar_entry(names, r.video_id, r.version, protocol) for r in rows]
-        jobs = [(protocol, results / r.path, t) for r, t in zip(rows, targets, strict=True)]
-        for _ in _in_order(write, jobs, threads):
-            pass
-        for row, target in zip(rows, targets, strict=True):
-            entry = target.name
-            entries.add(entry)
-            index_rows.append(
-                {
-                    "folder": folder.name,
-                    "entry": entry,
-                    "item_id": row.item_id,
-                    "protocol": protocol,
-                    "source": source,
-                }
+        rows = list(
+            read_items(ItemSet(protocol, variant, source).items_path(results)).itertuples(
+                index=False
             )
-        _remove_stale(folder, entries)
+        )
+        folder = out / albar_folder(config, protocol, source)
+        entries = [albar_entry(names, r.video_id, r.version, protocol) for r in rows]
+        jobs = [
+            (protocol, results / r.path, folder / e) for r, e in zip(rows, entries, strict=True)
+        ]
+        _run_all(write, jobs, threads)
+        index_rows += [
+            {
+                "folder": folder.name,
+                "entry": entry,
+                "item_id": row.item_id,
+                "protocol": protocol,
+                "source": source,
+            }
+            for row, entry in zip(rows, entries, strict=True)
+        ]
+        _remove_stale(folder, set(entries))
     write_csv_atomic(
         ResultsLayout(results).albar_export_index(variant),
         pd.DataFrame(index_rows, columns=["folder", "entry", "item_id", "protocol", "source"]),
@@ -533,19 +542,20 @@ def _check_albar_sets(config, variant, index, label_of, threads: int, report: di
     for source in sorted({s for p, s in sets if p == "scuba"}):
         scuba = _AlbarSet(config, variant, "scuba", source, index, label_of)
         scufo = _AlbarSet(config, variant, "scufo", source, index, label_of)
-        pairs = list(zip(scuba.entries, scufo.entries, strict=True))
-        jobs = [(s, int(scufo.item(f)["static_frame"]), f) for s, f in pairs]
+        pairs = [  # (SCUBA entry, SCUFO entry, that SCUFO's item row), as the loader pairs them
+            (s, f, scufo.item(f)) for s, f in zip(scuba.entries, scufo.entries, strict=True)
+        ]
+        jobs = [(s, int(static["static_frame"]), f) for s, f, static in pairs]
         with contextlib.closing(_in_order(_decode_pair, jobs, threads)) as decoded:
-            for position, (scuba_entry, scufo_entry) in enumerate(pairs):
-                item, static = scuba.item(scuba_entry), scufo.item(scufo_entry)
+            for position, (scuba_entry, scufo_entry, static) in enumerate(pairs):
+                item = scuba.item(scuba_entry)
                 if static["pair_id"] != item.name:
                     raise AssemblyError(
                         f"{out}: the loader pairs {Path(scuba_entry).name} with "
                         f"{Path(scufo_entry).name} (sorted position {position}), but that SCUFO "
                         f"item belongs to {static['pair_id']}; rename the items"
                     )
-                count, frozen, still = next(decoded)
-                _check_pair(scuba_entry, scufo_entry, item, static, count, frozen, still, psnrs)
+                psnrs.append(_pair_psnr(scuba_entry, scufo_entry, item, static, *next(decoded)))
                 report["pairs"] += 1
     for protocol, source in sets:
         if protocol != "conflfg":
@@ -560,18 +570,20 @@ def _check_albar_sets(config, variant, index, label_of, threads: int, report: di
     report["min_scufo_psnr_db"] = None if not psnrs else round(min(min(psnrs), 99.0), 2)
 
 
-def _check_pair(scuba_entry, scufo_entry, item, static, count, frozen, still, psnrs) -> None:
-    """One decoded SCUBA / SCUFO pair against items.csv: frame count, size, PSNR (appended)."""
+def _pair_psnr(scuba_entry, scufo_entry, item, static, count, frozen, still) -> float:
+    """One decoded SCUBA / SCUFO pair (`_decode_pair`) checked against items.csv (frame count,
+    size, PSNR at least MIN_SCUFO_PSNR); returns the PSNR."""
     if count != int(item["frames"]):
         raise AssemblyError(f"{scuba_entry}: {count} frames, items.csv says {item['frames']}")
     if still.shape != frozen.shape:
         raise AssemblyError(f"{scufo_entry}: size {still.shape} != SCUBA frame {frozen.shape}")
-    psnrs.append(_psnr(still, frozen))
-    if psnrs[-1] < MIN_SCUFO_PSNR:
+    psnr = _psnr(still, frozen)
+    if psnr < MIN_SCUFO_PSNR:
         raise AssemblyError(
-            f"{scufo_entry}: PSNR {psnrs[-1]:.1f} dB against frame "
+            f"{scufo_entry}: PSNR {psnr:.1f} dB against frame "
             f"{static['static_frame']} of {scuba_entry}: not its frozen frame"
         )
+    return psnr
 
 
 def export(config: dict, variant: str, fmt: str, threads: int = 1) -> int:

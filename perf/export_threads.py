@@ -24,13 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import exports
+from benchmark.release.files import bundle_files, file_sha256
 
 
 def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(folder)).encode() + path.read_bytes())
-    return h.hexdigest()
+    """One sha256 over the files' names and sha256s (the release's checksum order)."""
+    lines = "".join(f"{file_sha256(folder / name)}  {name}\n" for name in bundle_files(folder))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def main() -> None:
@@ -52,22 +52,22 @@ def main() -> None:
             for threads in args.threads:
                 out = Path(tmp) / f"t{threads}"
                 shutil.rmtree(out, ignore_errors=True)
+                # quality and subsampling: the defaults of benchmark.jpeg_quality / jpeg_subsampling
                 albar = functools.partial(
                     exports._write_albar_entry, quality=95, subsampling="4:4:4"
                 )
                 raw = functools.partial(exports._write_rawframes, quality=95, subsampling="4:4:4")
                 jobs_a = [
-                    ("scuba", args.results / r.path, out / "albar" / f"{r.item_id}.zip")
+                    ("scuba", args.results / r.path, out / "albar" / r.source / f"{r.item_id}.zip")
                     for r in items.itertuples()
                 ]
                 jobs_m = [
-                    ("scuba", args.results / r.path, out / "mm" / r.item_id, r.frames)
+                    ("scuba", args.results / r.path, out / "mm" / r.source / r.item_id, r.frames)
                     for r in items.itertuples()
                 ]
                 for name, work, jobs in (("albar", albar, jobs_a), ("mmaction2", raw, jobs_m)):
                     cpu0, wall0 = os.times(), time.perf_counter()
-                    for _ in exports._in_order(work, jobs, threads):
-                        pass
+                    exports._run_all(work, jobs, threads)
                     wall = time.perf_counter() - wall0
                     cpu1 = os.times()
                     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)

@@ -33,6 +33,7 @@ from benchmark.masks import (
 )
 from benchmark.table_files import read_items
 from benchmark.video import read_image, read_video
+from tests.test_review_server import _tree
 
 VERSIONS = 2
 SOURCES = 3
@@ -254,10 +255,6 @@ def test_exports_mmaction2_and_albar_verify(built):
         exports.verify_albar(built, "truth")
 
 
-def _tree_bytes(folder) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 def test_exports_write_the_same_bytes_with_threads_and_verify_reports_the_first_problem(
     tmp_path,
 ):
@@ -275,7 +272,7 @@ def test_exports_write_the_same_bytes_with_threads_and_verify_reports_the_first_
         assert exports.export(config, "truth", "mmaction2", threads) == 6 * 3 * 2 + 6
         assert exports.export(config, "truth", "albar", threads) == 6 * 3 * 2 + 6
         reports.append(exports.verify(config, "truth", "albar", threads))
-        trees.append(_tree_bytes(out))
+        trees.append(_tree(out))
     assert len(trees[0]) > 6 * 3 * 2 * 8  # the rawframes of every SCUBA item, at least
     assert trees[0] == trees[1]
     assert reports[0] == reports[1]
